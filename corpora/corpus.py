@@ -1,0 +1,77 @@
+"""Corpus: the decoded text the engine trains on, with where it came from, its size,
+its characters with counts and a stable hash."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Below this many characters a Counter is quicker than encoding to UTF-32 for NumPy.
+_SMALL_TEXT = 1 << 16
+# Characters per chunk when counting or hashing a large text: bounds the extra memory to
+# a few tens of MB however large the text is.
+_CHUNK_CHARS = 1 << 22
+_NUM_CODE_POINTS = 0x110000
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Decoded, newline-normalised text plus what a user and a checkpoint need to know about it."""
+
+    text: str = field(repr=False)
+    name: str
+    source: str
+    size_bytes: int
+    # Computed from `text` when not given; excluded from eq/hash (they follow from `text`).
+    char_counts: dict[str, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    sha256: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.char_counts is None:
+            object.__setattr__(self, "char_counts", count_chars(self.text))
+        if not self.sha256:
+            object.__setattr__(self, "sha256", text_sha256(self.text))
+
+    @property
+    def num_chars(self) -> int:
+        """Number of characters (code points) in the text."""
+        return len(self.text)
+
+    @property
+    def num_distinct(self) -> int:
+        """Number of distinct characters, i.e. the vocabulary size."""
+        return len(self.char_counts)
+
+
+def text_sha256(text: str) -> str:
+    """hashlib.sha256(text.encode("utf-8")).hexdigest(), computed in chunks to spare memory."""
+    digest = hashlib.sha256()
+    # Slicing a str at any index is safe: strictly decoded text holds no lone surrogates,
+    # so the chunks' UTF-8 encodings concatenate to the encoding of the whole.
+    for start in range(0, len(text), _CHUNK_CHARS):
+        digest.update(text[start : start + _CHUNK_CHARS].encode("utf-8"))
+    return digest.hexdigest()
+
+
+def count_chars(text: str) -> dict[str, int]:
+    """Distinct characters of `text` with their counts, sorted by character."""
+    if len(text) < _SMALL_TEXT:
+        return dict(sorted(Counter(text).items()))
+    if text.isascii():
+        # One byte per character: a 128-bin histogram over the ASCII bytes.
+        totals = np.zeros(128, dtype=np.int64)
+        for start in range(0, len(text), _CHUNK_CHARS):
+            chunk = np.frombuffer(text[start : start + _CHUNK_CHARS].encode("ascii"), np.uint8)
+            totals += np.bincount(chunk, minlength=128)
+    else:
+        # A histogram over all code points (9 MB of int64): no sort, no per-character Python.
+        totals = np.zeros(_NUM_CODE_POINTS, dtype=np.int64)
+        for start in range(0, len(text), _CHUNK_CHARS):
+            encoded = text[start : start + _CHUNK_CHARS].encode("utf-32-le")
+            chunk = np.frombuffer(encoded, dtype=np.uint32)
+            totals[: int(chunk.max()) + 1] += np.bincount(chunk)
+    present = np.flatnonzero(totals)
+    return {chr(int(cp)): int(totals[cp]) for cp in present}

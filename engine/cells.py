@@ -1,0 +1,101 @@
+"""Recurrent cells: each owns one job, the recurrence over time given precomputed input projections.
+
+The model does everything that is not recurrent (embedding lookup / input matmul for all steps at
+once, the softmax head, weight gradients of the input projection), so a cell's forward loop holds
+only what truly depends on the previous step. Arrays are time-major: (T, B, H).
+
+A cell's state is an array (S, B, H): S = 1 for tanh RNN and GRU (h), S = 2 for LSTM (h, c).
+State slot 0 is always the hidden output h.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Cell:
+    """Interface: recurrence over T steps; gradients back through it (truncated at the window start)."""
+
+    kind: ClassVar[str]
+    gates: ClassVar[int]  # G: the fused input projection has G*H columns
+    state_slots: ClassVar[int]  # S
+    # Parameter base names: input weight (G*H, I), recurrent weight (G*H, H), bias (G*H,)
+    names: ClassVar[tuple[str, str, str]]
+
+    def __init__(self, hidden_size: int):
+        self.hidden_size = hidden_size
+
+    def init_recurrent(self, rng: np.random.Generator, scale: float, dtype: np.dtype) -> np.ndarray:
+        """Recurrent weight (G*H, H) drawn after the input weight (order matters for the classic)."""
+        H = self.hidden_size
+        return (rng.standard_normal((self.gates * H, H)) * scale).astype(dtype, copy=False)
+
+    def init_bias(self, dtype: np.dtype) -> np.ndarray:
+        """Bias (G*H,), zero unless a cell needs otherwise (LSTM forget gate)."""
+        return np.zeros(self.gates * self.hidden_size, dtype=dtype)
+
+    def forward(self, xproj: np.ndarray, Wh: np.ndarray, state0: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray]:
+        """xproj (T, B, G*H) -> hs (T, B, H), cache for backward, final state (S, B, H)."""
+        raise NotImplementedError
+
+    def backward(self, dhs: np.ndarray, cache: Any, Wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """dhs (T, B, H) (may be overwritten) -> dxproj (T, B, G*H), dWh (G*H, H)."""
+        raise NotImplementedError
+
+    def step(self, xproj: np.ndarray, Wh: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """One step for sampling: xproj (B, G*H), state (S, B, H) -> new state (S, B, H)."""
+        raise NotImplementedError
+
+
+class TanhCell(Cell):
+    """The video's vanilla RNN: h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)."""
+
+    kind = "rnn"
+    gates = 1
+    state_slots = 1
+    names = ("Wxh", "Whh", "bh")
+
+    def forward(self, xproj, Wh, state0):
+        T, B, H = xproj.shape
+        hs = np.empty((T + 1, B, H), dtype=xproj.dtype)  # hs[0] is h_{-1}
+        hs[0] = state0[0]
+        WhT = Wh.T  # (H, H) view; h @ Whh.T == (Whh @ h.T).T
+        for t in range(T):
+            # in place: hs[t+1] = tanh(xproj[t] + hs[t] @ Whh.T)
+            np.dot(hs[t], WhT, out=hs[t + 1])
+            hs[t + 1] += xproj[t]
+            np.tanh(hs[t + 1], out=hs[t + 1])
+        return hs[1:], hs, hs[T][None].copy()
+
+    def backward(self, dhs, cache, Wh):
+        hs = cache  # (T+1, B, H)
+        T = dhs.shape[0]
+        # tanh' for all steps at once: 1 - h^2
+        dtanh = hs[1:] * hs[1:]
+        np.subtract(1.0, dtanh, out=dtanh)
+        dxproj = dhs  # reuse the buffer: dhraw overwrites dhs step by step
+        dhnext = np.zeros_like(dhs[0])
+        for t in range(T - 1, -1, -1):
+            dhs[t] += dhnext  # backprop into h: from the output and from the next step
+            np.multiply(dtanh[t], dhs[t], out=dxproj[t])  # backprop through tanh
+            np.dot(dxproj[t], Wh, out=dhnext)
+        H = dhs.shape[2]
+        # all steps in one matmul: dWhh = sum_t dhraw_t^T h_{t-1}
+        dWh = dxproj.reshape(-1, H).T @ hs[:-1].reshape(-1, H)
+        return dxproj, dWh
+
+    def step(self, xproj, Wh, state):
+        return np.tanh(xproj + state[0] @ Wh.T)[None]
+
+
+CELL_TYPES: dict[str, type[Cell]] = {"rnn": TanhCell}
+
+
+def make_cell(kind: str, hidden_size: int) -> Cell:
+    """A cell by name ('rnn', 'lstm', 'gru')."""
+    try:
+        return CELL_TYPES[kind](hidden_size)
+    except KeyError:
+        raise ValueError(f"unknown cell {kind!r}; choose one of {', '.join(CELL_TYPES)}") from None

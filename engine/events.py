@@ -1,0 +1,107 @@
+"""Immutable messages the Trainer publishes: one frequent Snapshot and discrete events never dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Mapping
+
+import numpy as np
+
+
+def frozen_array(values: np.ndarray | list) -> np.ndarray:
+    """Copy into a read-only array so a consumer can never alter (or see alteration of) engine state."""
+    out = np.array(values, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def frozen_mapping(values: Mapping) -> Mapping:
+    """A read-only view of a copied dict."""
+    return MappingProxyType(dict(values))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything a dashboard shows, copied out of the training thread at a bounded rate."""
+
+    step: int  # optimisation steps done
+    epoch: int  # full passes of stream 0 over the training text
+    epoch_progress: float  # 0..1 within the current epoch
+    state: str  # "running" | "paused" | "diverged" | "stopped"
+    loss: float  # last window's loss per character (nats)
+    smooth_loss: float  # exponentially smoothed loss per character (nats)
+    classic_smooth_loss: float  # the video's smoothed 25-char sum (smooth_loss * seq_length)
+    val_loss: float | None  # last validation loss per character (nats), None before the first
+    chars_per_sec: float
+    elapsed: float  # seconds of training (pauses excluded)
+    grad_norm: float  # global L2 norm of the gradient before clipping
+    clipped_fraction: float  # fraction of gradient entries that clipping changed
+    train_curve: np.ndarray  # (N, 2) [step, smooth loss per char], downsampled
+    val_curve: np.ndarray  # (M, 2) [step, validation loss per char]
+    recent_losses: np.ndarray  # (K,) raw loss per char of the last K steps
+    hparams: Mapping[str, float]  # live hyperparameters (learning_rate, temperature, ...)
+    hparam_change_steps: tuple[int, ...]  # steps at which a hyperparameter was changed
+    sample: str  # latest periodic sample text
+    sample_step: int  # step the latest sample was drawn at (-1: none yet)
+    hidden: np.ndarray  # (T, H) last layer's hidden state for stream 0 over the last window
+    hidden_chars: str  # the T characters fed in to produce `hidden`
+    last_checkpoint: str | None = None
+    message: str = ""  # why the state is what it is (e.g. divergence reason)
+
+    @property
+    def bits(self) -> float:
+        """Smoothed loss per character in bits."""
+        return self.smooth_loss / np.log(2.0)
+
+    @property
+    def perplexity(self) -> float:
+        """exp(smoothed loss per character)."""
+        return float(np.exp(min(self.smooth_loss, 700.0)))
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    """A checkpoint was written completely (atomically) to `path`."""
+
+    path: str
+    step: int
+
+
+@dataclass(frozen=True)
+class CheckpointFailed:
+    """Writing a checkpoint failed; the previous file at `path`, if any, is intact."""
+
+    path: str
+    step: int
+    error: str
+
+
+@dataclass(frozen=True)
+class SampleReady:
+    """Text generated from the model; `requested` is False for the periodic sample."""
+
+    text: str
+    seed: str
+    step: int
+    requested: bool
+    request_id: int = 0
+
+
+@dataclass(frozen=True)
+class HyperparametersChanged:
+    """New hyperparameters took effect before step `step`."""
+
+    step: int
+    changes: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainingFailed:
+    """Training stopped on something it cannot continue from (NaN loss, divergence, an exception)."""
+
+    step: int
+    reason: str
+
+
+Event = Snapshot | CheckpointSaved | CheckpointFailed | SampleReady | HyperparametersChanged | TrainingFailed

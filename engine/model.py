@@ -1,0 +1,190 @@
+"""CharModel: embedding lookup, stacked recurrent cells and the softmax head, with full BPTT.
+
+The classic min-char-rnn `lossFun(inputs, targets, hprev)` is `CharModel.loss_and_grads` with one
+layer of `TanhCell` and batch size 1: loss is the cross-entropy summed over the window (averaged
+over the B streams), gradients are of that loss. Parameters are a name-keyed dict; gradients use
+the same names with a `d` prefix. Arrays are time-major: inputs (T, B), hidden (T, B, H).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells import Cell, make_cell
+from .config import Config
+
+
+@dataclass
+class ForwardResult:
+    """What one window's forward/backward gives back."""
+
+    loss: float  # cross-entropy summed over T, averaged over B (nats)
+    grads: dict[str, np.ndarray]  # "d" + parameter name
+    state: np.ndarray  # (L, S, B, H) state after the last step
+    hidden: np.ndarray  # (T, B, H) last layer's hidden outputs
+
+
+class CharModel:
+    """A character-level language model: ids -> stacked recurrent cells -> logits over the vocab."""
+
+    def __init__(self, config: Config, vocab_size: int):
+        self.config = config
+        self.vocab_size = vocab_size
+        self.hidden_size = config.hidden_size
+        self.num_layers = config.num_layers
+        self.dtype = np.dtype(config.dtype)
+        self.cells: list[Cell] = [make_cell(config.cell, config.hidden_size) for _ in range(config.num_layers)]
+        self.state_slots = self.cells[0].state_slots
+
+    # -- parameters -------------------------------------------------------------------------
+
+    def layer_names(self, layer: int) -> tuple[str, str, str]:
+        """Input weight, recurrent weight and bias names of a layer ('Wxh' or 'l1.Wxh' ...)."""
+        base = self.cells[layer].names
+        if self.num_layers == 1:
+            return base
+        return tuple(f"l{layer}.{n}" for n in base)  # type: ignore[return-value]
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape for every parameter, in initialisation order."""
+        H, V = self.hidden_size, self.vocab_size
+        shapes: dict[str, tuple[int, ...]] = {}
+        for layer, cell in enumerate(self.cells):
+            wx, wh, b = self.layer_names(layer)
+            inputs = V if layer == 0 else H
+            shapes[wx] = (cell.gates * H, inputs)
+            shapes[wh] = (cell.gates * H, H)
+        shapes["Why"] = (V, H)
+        for layer, cell in enumerate(self.cells):
+            shapes[self.layer_names(layer)[2]] = (cell.gates * H,)
+        shapes["by"] = (V,)
+        return shapes
+
+    def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """randn * init_scale weights, zero biases, drawn in the video's order (Wxh, Whh, Why)."""
+        scale, dt = self.config.init_scale, self.dtype
+        params: dict[str, np.ndarray] = {}
+        for layer, cell in enumerate(self.cells):
+            wx, wh, b = self.layer_names(layer)
+            params[wx] = (rng.standard_normal(self.param_shapes()[wx]) * scale).astype(dt, copy=False)
+            params[wh] = cell.init_recurrent(rng, scale, dt)
+        params["Why"] = (rng.standard_normal((self.vocab_size, self.hidden_size)) * scale).astype(dt, copy=False)
+        for layer, cell in enumerate(self.cells):
+            params[self.layer_names(layer)[2]] = cell.init_bias(dt)
+        params["by"] = np.zeros(self.vocab_size, dtype=dt)
+        return params
+
+    def param_count(self) -> int:
+        """Total number of scalar parameters."""
+        return int(sum(np.prod(s) for s in self.param_shapes().values()))
+
+    def initial_state(self, batch_size: int) -> np.ndarray:
+        """Zero state (L, S, B, H)."""
+        return np.zeros((self.num_layers, self.state_slots, batch_size, self.hidden_size), dtype=self.dtype)
+
+    # -- training ---------------------------------------------------------------------------
+
+    def loss_and_grads(
+        self,
+        params: dict[str, np.ndarray],
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        state: np.ndarray,
+        dropout_rng: np.random.Generator | None = None,
+    ) -> ForwardResult:
+        """Forward and full backward over one window: inputs, targets (T, B) ids; state (L, S, B, H)."""
+        T, B = inputs.shape
+        V, H = self.vocab_size, self.hidden_size
+        p = self.config.dropout if (dropout_rng is not None and self.num_layers > 1) else 0.0
+        caches = []
+        new_state = np.empty_like(state)
+        layer_in: np.ndarray | None = None  # (T, B, H) input of layers above the first
+        masks: list[np.ndarray | None] = []
+        for layer, cell in enumerate(self.cells):
+            wx, wh, b = self.layer_names(layer)
+            if layer == 0:
+                # embedding lookup instead of a one-hot matmul: column ids of Wxh, for all steps
+                xproj = params[wx].T[inputs] + params[b]  # (T, B, G*H)
+                mask = None
+            else:
+                mask = None
+                if p > 0.0:
+                    # inverted dropout on the connection between layers
+                    mask = (dropout_rng.random(layer_in.shape) >= p).astype(self.dtype) / (1.0 - p)
+                    layer_in = layer_in * mask
+                xproj = layer_in @ params[wx].T + params[b]  # (T, B, G*H)
+            hs, cache, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
+            caches.append((cache, layer_in))
+            masks.append(mask)
+            layer_in = hs
+        top = layer_in  # (T, B, H)
+
+        # softmax head for all steps in one matmul
+        logits = top.reshape(-1, H) @ params["Why"].T + params["by"]  # (T*B, V)
+        logits -= logits.max(axis=1, keepdims=True)
+        np.exp(logits, out=logits)
+        logits /= logits.sum(axis=1, keepdims=True)
+        probs = logits  # (T*B, V)
+        rows = np.arange(T * B)
+        flat_targets = targets.reshape(-1)
+        loss = float(-np.log(probs[rows, flat_targets]).sum()) / B
+
+        # backward: dL/dlogits = p - onehot(target), scaled by 1/B for the batch mean
+        dy = probs
+        dy[rows, flat_targets] -= 1.0
+        if B > 1:
+            dy /= B
+        grads: dict[str, np.ndarray] = {}
+        grads["dWhy"] = dy.T @ top.reshape(-1, H)  # (V, H)
+        grads["dby"] = dy.sum(axis=0)  # (V,)
+        dhs = (dy @ params["Why"]).reshape(T, B, H)  # (T, B, H) gradient into the top layer
+        for layer in range(self.num_layers - 1, -1, -1):
+            cell = self.cells[layer]
+            wx, wh, b = self.layer_names(layer)
+            cache, layer_input = caches[layer]
+            dxproj, grads["d" + wh] = cell.backward(dhs, cache, params[wh])
+            G = dxproj.shape[2]
+            flat = dxproj.reshape(-1, G)
+            grads["d" + b] = flat.sum(axis=0)
+            if layer == 0:
+                # scatter-add rows into the columns of Wxh the inputs selected
+                dWx_T = np.zeros((V, G), dtype=self.dtype)
+                np.add.at(dWx_T, inputs.reshape(-1), flat)
+                grads["d" + wx] = dWx_T.T
+            else:
+                grads["d" + wx] = flat.T @ layer_input.reshape(-1, H)
+                dhs = (flat @ params[wx]).reshape(T, B, H)
+                if masks[layer] is not None:
+                    dhs *= masks[layer]
+        return ForwardResult(loss=loss, grads=grads, state=new_state, hidden=top)
+
+    def loss(self, params: dict[str, np.ndarray], inputs: np.ndarray, targets: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
+        """Forward only (no dropout): summed cross-entropy over all (T, B) and the final state."""
+        T, B = inputs.shape
+        layer_in = None
+        new_state = np.empty_like(state)
+        for layer, cell in enumerate(self.cells):
+            wx, wh, b = self.layer_names(layer)
+            xproj = params[wx].T[inputs] + params[b] if layer == 0 else layer_in @ params[wx].T + params[b]
+            layer_in, _, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
+        logits = layer_in.reshape(T * B, -1) @ params["Why"].T + params["by"]
+        logits = logits.astype(np.float64, copy=False)
+        m = logits.max(axis=1, keepdims=True)
+        lse = m[:, 0] + np.log(np.exp(logits - m).sum(axis=1))
+        picked = logits[np.arange(T * B), targets.reshape(-1)]
+        return float((lse - picked).sum()), new_state
+
+    # -- generation -------------------------------------------------------------------------
+
+    def step(self, params: dict[str, np.ndarray], ids: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step for B streams: ids (B,) -> logits (B, V), new state (L, S, B, H)."""
+        new_state = np.empty_like(state)
+        x = None
+        for layer, cell in enumerate(self.cells):
+            wx, wh, b = self.layer_names(layer)
+            xproj = params[wx].T[ids] + params[b] if layer == 0 else x @ params[wx].T + params[b]
+            new_state[layer] = cell.step(xproj, params[wh], state[layer])
+            x = new_state[layer, 0]
+        return x @ params["Why"].T + params["by"], new_state

@@ -1,0 +1,146 @@
+"""Optimizers (Adagrad, Adam, SGD with momentum) with state keyed by parameter name, and clipping.
+
+An optimizer knows nothing of the model: it sees a dict of parameters and a dict of `d`-prefixed
+gradients, and keeps its memory in `self.state[slot][name]`, so checkpoints are a flat dict.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class Optimizer:
+    """Base: `update(params, grads, lr)` in place; `state_dict()` / `load_state_dict()` round trip."""
+
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, params: dict[str, np.ndarray]):
+        self.state: dict[str, dict[str, np.ndarray]] = {
+            slot: {n: np.zeros_like(p) for n, p in params.items()} for slot in self.slots
+        }
+        self.t = 0  # updates done (Adam's bias correction)
+
+    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
+        """Apply one update in place."""
+        self.t += 1
+        for name, p in params.items():
+            self._update_one(name, p, grads["d" + name], lr)
+
+    def _update_one(self, name: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat 'slot/name' -> array copy, plus the step count."""
+        out = {f"{slot}/{n}": a.copy() for slot, d in self.state.items() for n, a in d.items()}
+        out["t"] = np.array(self.t, dtype=np.int64)
+        return out
+
+    def load_state_dict(self, flat: dict[str, np.ndarray]) -> None:
+        """Inverse of state_dict; shapes must already match (checked by the checkpoint loader)."""
+        for slot, d in self.state.items():
+            for n in d:
+                d[n][...] = flat[f"{slot}/{n}"]
+        self.t = int(flat["t"])
+
+
+class Adagrad(Optimizer):
+    """The video's optimiser: mem += g*g; p -= lr * g / sqrt(mem + 1e-8)."""
+
+    slots = ("mem",)
+
+    def _update_one(self, name, p, g, lr):
+        mem = self.state["mem"][name]
+        mem += g * g
+        p += -lr * g / np.sqrt(mem + 1e-8)
+
+
+class Adam(Optimizer):
+    """Adam with bias correction and optional decoupled weight decay (AdamW) on matrices."""
+
+    slots = ("m", "v")
+
+    def __init__(self, params, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params)
+        self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
+
+    def _update_one(self, name, p, g, lr):
+        m, v = self.state["m"][name], self.state["v"][name]
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * (g * g)
+        # fold both bias corrections into the step size
+        step = lr * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
+        if self.weight_decay and p.ndim > 1:
+            p *= 1 - lr * self.weight_decay
+        p -= step * m / (np.sqrt(v) + self.eps)
+
+
+class SGD(Optimizer):
+    """SGD with (heavy-ball) momentum: v = mu*v - lr*g; p += v."""
+
+    slots = ("velocity",)
+
+    def __init__(self, params, momentum: float = 0.9):
+        super().__init__(params)
+        self.momentum = momentum
+
+    def _update_one(self, name, p, g, lr):
+        v = self.state["velocity"][name]
+        v *= self.momentum
+        v -= lr * g
+        p += v
+
+
+def make_optimizer(name: str, params: dict[str, np.ndarray], **options: float) -> Optimizer:
+    """'adagrad' | 'adam' | 'sgd'; options are the config's beta1, beta2, momentum, weight_decay."""
+    if name == "adagrad":
+        return Adagrad(params)
+    if name == "adam":
+        return Adam(params, options.get("beta1", 0.9), options.get("beta2", 0.999), weight_decay=options.get("weight_decay", 0.0))
+    if name == "sgd":
+        return SGD(params, options.get("momentum", 0.9))
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def clip_by_value(grads: dict[str, np.ndarray], limit: float) -> float:
+    """Clip every entry to [-limit, limit] in place (the video's np.clip); return the clipped fraction."""
+    clipped = total = 0
+    for g in grads.values():
+        clipped += int(np.count_nonzero(np.abs(g) > limit))
+        total += g.size
+        np.clip(g, -limit, limit, out=g)
+    return clipped / max(total, 1)
+
+
+def clip_by_global_norm(grads: dict[str, np.ndarray], max_norm: float, norm: float | None = None) -> float:
+    """Scale all gradients so their global L2 norm is at most max_norm; return the clipped fraction.
+
+    The fraction is 1.0 when the scale applied (every entry changed) and 0.0 otherwise.
+    """
+    norm = global_norm(grads) if norm is None else norm
+    if norm > max_norm and norm > 0:
+        scale = max_norm / norm
+        for g in grads.values():
+            g *= scale
+        return 1.0
+    return 0.0
+
+
+def global_norm(grads: dict[str, np.ndarray]) -> float:
+    """sqrt(sum of squares) over every gradient entry."""
+    return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
+
+
+def learning_rate_at(step: int, base: float, schedule: str, warmup: int, decay_steps: int, decay_rate: float, total: int) -> float:
+    """Learning rate for `step` (0-based): constant, step decay, or cosine with linear warm-up."""
+    if warmup and step < warmup:
+        return base * (step + 1) / warmup
+    if schedule == "step":
+        return base * decay_rate ** ((step - warmup) // decay_steps)
+    if schedule == "cosine" and total > warmup:
+        progress = min(1.0, (step - warmup) / (total - warmup))
+        return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return base
