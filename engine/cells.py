@@ -62,11 +62,12 @@ class TanhCell(Cell):
         hs = np.empty((T + 1, B, H), dtype=xproj.dtype)  # hs[0] is h_{-1}
         hs[0] = state0[0]
         WhT = Wh.T  # (H, H) view; h @ Whh.T == (Whh @ h.T).T
+        h, x = list(hs), list(xproj)  # per-step views made once, not per use
         for t in range(T):
-            # in place: hs[t+1] = tanh(xproj[t] + hs[t] @ Whh.T)
-            np.dot(hs[t], WhT, out=hs[t + 1])
-            hs[t + 1] += xproj[t]
-            np.tanh(hs[t + 1], out=hs[t + 1])
+            # in place: h_t = tanh(xproj_t + h_{t-1} @ Whh.T)
+            np.dot(h[t], WhT, out=h[t + 1])
+            np.add(h[t + 1], x[t], out=h[t + 1])
+            np.tanh(h[t + 1], out=h[t + 1])
         return hs[1:], hs, hs[T][None].copy()
 
     def backward(self, dhs, cache, Wh):
@@ -77,10 +78,11 @@ class TanhCell(Cell):
         np.subtract(1.0, dtanh, out=dtanh)
         dxproj = dhs  # reuse the buffer: dhraw overwrites dhs step by step
         dhnext = np.zeros_like(dhs[0])
+        dh, dt = list(dhs), list(dtanh)
         for t in range(T - 1, -1, -1):
-            dhs[t] += dhnext  # backprop into h: from the output and from the next step
-            np.multiply(dtanh[t], dhs[t], out=dxproj[t])  # backprop through tanh
-            np.dot(dxproj[t], Wh, out=dhnext)
+            np.add(dh[t], dhnext, out=dh[t])  # backprop into h: from the output and from the next step
+            np.multiply(dt[t], dh[t], out=dh[t])  # backprop through tanh (dh[t] becomes dhraw)
+            np.dot(dh[t], Wh, out=dhnext)
         H = dhs.shape[2]
         # all steps in one matmul: dWhh = sum_t dhraw_t^T h_{t-1}
         dWh = dxproj.reshape(-1, H).T @ hs[:-1].reshape(-1, H)
@@ -93,8 +95,19 @@ class TanhCell(Cell):
 CELL_TYPES: dict[str, type[Cell]] = {"rnn": TanhCell}
 
 
+def _register_gated_cells() -> None:
+    """Add LSTMCell and GRUCell (their modules import Cell from here, so they load on first use)."""
+    from .gru import GRUCell
+    from .lstm import LSTMCell
+
+    CELL_TYPES.setdefault("lstm", LSTMCell)
+    CELL_TYPES.setdefault("gru", GRUCell)
+
+
 def make_cell(kind: str, hidden_size: int) -> Cell:
     """A cell by name ('rnn', 'lstm', 'gru')."""
+    if kind not in CELL_TYPES:
+        _register_gated_cells()
     try:
         return CELL_TYPES[kind](hidden_size)
     except KeyError:

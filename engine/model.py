@@ -14,6 +14,7 @@ import numpy as np
 
 from .cells import Cell, make_cell
 from .config import Config
+from .flat import flat_views
 
 
 @dataclass
@@ -63,18 +64,24 @@ class CharModel:
         return shapes
 
     def init_params(self, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """randn * init_scale weights, zero biases, drawn in the video's order (Wxh, Whh, Why)."""
+        """randn * init_scale weights, zero biases, drawn in the video's order (Wxh, Whh, Why).
+
+        The arrays are views into one flat buffer (see engine.flat), in param_shapes() order.
+        """
         scale, dt = self.config.init_scale, self.dtype
-        params: dict[str, np.ndarray] = {}
+        _, params = flat_views(self.param_shapes(), dt)
         for layer, cell in enumerate(self.cells):
             wx, wh, b = self.layer_names(layer)
-            params[wx] = (rng.standard_normal(self.param_shapes()[wx]) * scale).astype(dt, copy=False)
-            params[wh] = cell.init_recurrent(rng, scale, dt)
-        params["Why"] = (rng.standard_normal((self.vocab_size, self.hidden_size)) * scale).astype(dt, copy=False)
+            params[wx][...] = rng.standard_normal(params[wx].shape) * scale
+            params[wh][...] = cell.init_recurrent(rng, scale, dt)
+        params["Why"][...] = rng.standard_normal((self.vocab_size, self.hidden_size)) * scale
         for layer, cell in enumerate(self.cells):
-            params[self.layer_names(layer)[2]] = cell.init_bias(dt)
-        params["by"] = np.zeros(self.vocab_size, dtype=dt)
+            params[self.layer_names(layer)[2]][...] = cell.init_bias(dt)
         return params
+
+    def new_grads(self) -> dict[str, np.ndarray]:
+        """Zeroed gradient arrays ('d' + name) as views of one flat buffer, for `grads_out`."""
+        return flat_views({"d" + n: s for n, s in self.param_shapes().items()}, self.dtype)[1]
 
     def param_count(self) -> int:
         """Total number of scalar parameters."""
@@ -93,8 +100,12 @@ class CharModel:
         targets: np.ndarray,
         state: np.ndarray,
         dropout_rng: np.random.Generator | None = None,
+        grads_out: dict[str, np.ndarray] | None = None,
     ) -> ForwardResult:
-        """Forward and full backward over one window: inputs, targets (T, B) ids; state (L, S, B, H)."""
+        """Forward and full backward over one window: inputs, targets (T, B) ids; state (L, S, B, H).
+
+        With `grads_out` (from new_grads) the gradients are written into those arrays and returned.
+        """
         T, B = inputs.shape
         V, H = self.vocab_size, self.hidden_size
         p = self.config.dropout if (dropout_rng is not None and self.num_layers > 1) else 0.0
@@ -158,6 +169,10 @@ class CharModel:
                 dhs = (flat @ params[wx]).reshape(T, B, H)
                 if masks[layer] is not None:
                     dhs *= masks[layer]
+        if grads_out is not None:
+            for k, g in grads.items():
+                np.copyto(grads_out[k], g)
+            grads = grads_out
         return ForwardResult(loss=loss, grads=grads, state=new_state, hidden=top)
 
     def loss(self, params: dict[str, np.ndarray], inputs: np.ndarray, targets: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:

@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from .flat import as_flat, flat_views
+
 
 class Optimizer:
     """Base: `update(params, grads, lr)` in place; `state_dict()` / `load_state_dict()` round trip."""
@@ -17,18 +19,38 @@ class Optimizer:
     slots: tuple[str, ...] = ()
 
     def __init__(self, params: dict[str, np.ndarray]):
-        self.state: dict[str, dict[str, np.ndarray]] = {
-            slot: {n: np.zeros_like(p) for n, p in params.items()} for slot in self.slots
-        }
+        shapes = {n: p.shape for n, p in params.items()}
+        dtype = next(iter(params.values())).dtype
+        self.flat_state: dict[str, np.ndarray] = {}
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        for slot in self.slots:
+            # each slot is one flat buffer with a view per parameter: per-name state, flat speed
+            self.flat_state[slot], self.state[slot] = flat_views(shapes, dtype)
         self.t = 0  # updates done (Adam's bias correction)
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
-        """Apply one update in place."""
+        """Apply one update in place (in a few whole-buffer calls when params and grads are flat views)."""
+        flat_p = as_flat(params.values())
+        flat_g = as_flat(grads["d" + n] for n in params) if flat_p is not None else None
+        if flat_g is not None and self._flat_ok():
+            self.update_flat(flat_p, flat_g, lr)
+            return
         self.t += 1
         for name, p in params.items():
-            self._update_one(name, p, grads["d" + name], lr)
+            self._apply(p, grads["d" + name], lr, {slot: self.state[slot][name] for slot in self.slots})
 
-    def _update_one(self, name: str, p: np.ndarray, g: np.ndarray, lr: float) -> None:
+    def update_flat(self, flat_params: np.ndarray, flat_grads: np.ndarray, lr: float) -> None:
+        """One update of all parameters laid out flat (engine.flat), as `update` would do it."""
+        if not self._flat_ok():
+            raise ValueError("this optimiser updates per parameter; use update()")
+        self.t += 1
+        self._apply(flat_params, flat_grads, lr, self.flat_state)
+
+    def _flat_ok(self) -> bool:
+        """Whether one update over all parameters at once equals the per-parameter updates."""
+        return True
+
+    def _apply(self, p: np.ndarray, g: np.ndarray, lr: float, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -50,10 +72,26 @@ class Adagrad(Optimizer):
 
     slots = ("mem",)
 
-    def _update_one(self, name, p, g, lr):
-        mem = self.state["mem"][name]
-        mem += g * g
-        p += -lr * g / np.sqrt(mem + 1e-8)
+    def _apply(self, p, g, lr, state):
+        mem = state["mem"]
+        scratch = self._scratch(g)
+        step = self._scratch(g, 1)
+        np.multiply(g, g, out=scratch)
+        mem += scratch
+        # the video's expression and evaluation order: ((-lr) * g) / sqrt(mem + 1e-8)
+        np.multiply(g, p.dtype.type(-lr), out=step)
+        np.add(mem, p.dtype.type(1e-8), out=scratch)
+        np.sqrt(scratch, out=scratch)
+        step /= scratch
+        p += step
+
+    def _scratch(self, like: np.ndarray, which: int = 0) -> np.ndarray:
+        """Reusable temporaries (allocating ~100 KB arrays every step costs page faults)."""
+        key = (like.shape, like.dtype.str, which)
+        cache = self.__dict__.setdefault("_scratch_cache", {})
+        if key not in cache:
+            cache[key] = np.empty_like(like)
+        return cache[key]
 
 
 class Adam(Optimizer):
@@ -65,8 +103,11 @@ class Adam(Optimizer):
         super().__init__(params)
         self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
 
-    def _update_one(self, name, p, g, lr):
-        m, v = self.state["m"][name], self.state["v"][name]
+    def _flat_ok(self) -> bool:
+        return not self.weight_decay  # decay applies to matrices only: per parameter
+
+    def _apply(self, p, g, lr, state):
+        m, v = state["m"], state["v"]
         m *= self.beta1
         m += (1 - self.beta1) * g
         v *= self.beta2
@@ -87,11 +128,14 @@ class SGD(Optimizer):
         super().__init__(params)
         self.momentum = momentum
 
-    def _update_one(self, name, p, g, lr):
-        v = self.state["velocity"][name]
+    def _apply(self, p, g, lr, state):
+        v = state["velocity"]
         v *= self.momentum
         v -= lr * g
         p += v
+
+
+OPTIMIZER_SLOTS = {"adagrad": Adagrad.slots, "adam": Adam.slots, "sgd": SGD.slots}
 
 
 def make_optimizer(name: str, params: dict[str, np.ndarray], **options: float) -> Optimizer:
@@ -105,8 +149,16 @@ def make_optimizer(name: str, params: dict[str, np.ndarray], **options: float) -
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def clip_by_value(grads: dict[str, np.ndarray], limit: float) -> float:
-    """Clip every entry to [-limit, limit] in place (the video's np.clip); return the clipped fraction."""
+def clip_by_value(grads: dict[str, np.ndarray] | np.ndarray, limit: float) -> float:
+    """Clip every entry to [-limit, limit] in place (the video's np.clip); return the clipped fraction.
+
+    `grads` is a dict of arrays, or one flat array of all of them.
+    """
+    flat = grads if isinstance(grads, np.ndarray) else as_flat(grads.values())
+    if flat is not None:
+        clipped = int(np.count_nonzero(np.abs(flat) > limit))
+        np.clip(flat, -limit, limit, out=flat)
+        return clipped / flat.size
     clipped = total = 0
     for g in grads.values():
         clipped += int(np.count_nonzero(np.abs(g) > limit))
@@ -115,7 +167,7 @@ def clip_by_value(grads: dict[str, np.ndarray], limit: float) -> float:
     return clipped / max(total, 1)
 
 
-def clip_by_global_norm(grads: dict[str, np.ndarray], max_norm: float, norm: float | None = None) -> float:
+def clip_by_global_norm(grads: dict[str, np.ndarray] | np.ndarray, max_norm: float, norm: float | None = None) -> float:
     """Scale all gradients so their global L2 norm is at most max_norm; return the clipped fraction.
 
     The fraction is 1.0 when the scale applied (every entry changed) and 0.0 otherwise.
@@ -123,14 +175,17 @@ def clip_by_global_norm(grads: dict[str, np.ndarray], max_norm: float, norm: flo
     norm = global_norm(grads) if norm is None else norm
     if norm > max_norm and norm > 0:
         scale = max_norm / norm
-        for g in grads.values():
+        for g in [grads] if isinstance(grads, np.ndarray) else grads.values():
             g *= scale
         return 1.0
     return 0.0
 
 
-def global_norm(grads: dict[str, np.ndarray]) -> float:
-    """sqrt(sum of squares) over every gradient entry."""
+def global_norm(grads: dict[str, np.ndarray] | np.ndarray) -> float:
+    """sqrt(sum of squares) over every gradient entry (a dict of arrays or one flat array)."""
+    flat = grads if isinstance(grads, np.ndarray) else as_flat(grads.values())
+    if flat is not None:
+        return math.sqrt(float(np.dot(flat, flat)))
     return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from .checkpoint import CheckpointData, CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .config import LIVE_HPARAMS, Config, ConfigError
+from .flat import as_flat
 from .events import (
     CheckpointFailed,
     CheckpointSaved,
@@ -35,7 +36,7 @@ from .events import (
 )
 from .metrics import CurveHistory, SmoothedLoss, Throughput
 from .model import CharModel
-from .optim import clip_by_global_norm, clip_by_value, global_norm, learning_rate_at, make_optimizer
+from .optim import OPTIMIZER_SLOTS, clip_by_global_norm, clip_by_value, global_norm, learning_rate_at, make_optimizer
 from .sampler import check_prime, sample_text
 from .streams import CharStreams, split_ids, validation_loss
 from .vocab import Vocab
@@ -43,6 +44,7 @@ from .vocab import Vocab
 RECENT_LOSSES = 240  # raw losses kept for the sparkline
 KEPT_SAMPLES = 20  # periodic samples kept (and checkpointed) for the dashboard's history
 PROBE_CHARS = 200  # characters of the consistency probe stored in checkpoints
+VAL_CURVE_CAPACITY = 512
 
 
 def corpus_hash(text: str) -> str:
@@ -69,6 +71,9 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)  # init, then dropout masks
         self.sample_rng = np.random.default_rng([config.seed, 1])  # periodic samples
         self.params = self.model.init_params(self.rng)
+        self._grads = self.model.new_grads()  # reused every step: flat, so clipping/updates are cheap
+        self._flat_params = as_flat(self.params.values())
+        self._flat_grads = as_flat(self._grads.values())
         self.optimizer = make_optimizer(config.optimizer, self.params, beta1=config.beta1, beta2=config.beta2,
                                         momentum=config.momentum, weight_decay=config.weight_decay)
         self.state = self.model.initial_state(config.batch_size)  # (L, S, B, H)
@@ -76,7 +81,7 @@ class Trainer:
         self.elapsed = 0.0
         self.smooth = SmoothedLoss(len(self.vocab), config.seq_length)
         self.train_curve = CurveHistory()
-        self.val_curve = CurveHistory(512)
+        self.val_curve = CurveHistory(VAL_CURVE_CAPACITY)
         self.recent_losses: deque[float] = deque(maxlen=RECENT_LOSSES)
         self.samples: deque[tuple[int, str]] = deque(maxlen=KEPT_SAMPLES)
         self.hparam_change_steps: list[int] = []
@@ -112,21 +117,24 @@ class Trainer:
         if wrapped:
             self.state[...] = 0.0  # a stream that wrapped starts over from a zero state
         dropout_rng = self.rng if cfg.dropout > 0 else None
-        result = self.model.loss_and_grads(self.params, inputs, targets, self.state, dropout_rng)
+        result = self.model.loss_and_grads(self.params, inputs, targets, self.state, dropout_rng, self._grads)
         loss_per_char = result.loss / cfg.seq_length
-        norm = global_norm(result.grads)
+        norm = global_norm(self._flat_grads)
         if not (math.isfinite(result.loss) and math.isfinite(norm)):
             raise FloatingPointError(
                 f"loss became {result.loss} at step {self.step_count + 1} (learning rate {cfg.learning_rate:g} "
                 "is probably too high); lower it and resume from the last checkpoint"
             )
         if cfg.clip_mode == "value":
-            self.clipped_fraction = clip_by_value(result.grads, cfg.clip)
+            self.clipped_fraction = clip_by_value(self._flat_grads, cfg.clip)
         else:
-            self.clipped_fraction = clip_by_global_norm(result.grads, cfg.clip, norm)
+            self.clipped_fraction = clip_by_global_norm(self._flat_grads, cfg.clip, norm)
         lr = learning_rate_at(self.step_count, cfg.learning_rate, cfg.schedule, cfg.warmup_steps,
                               cfg.decay_steps, cfg.decay_rate, cfg.total_steps)
-        self.optimizer.update(self.params, result.grads, lr)
+        if self.optimizer._flat_ok():
+            self.optimizer.update_flat(self._flat_params, self._flat_grads, lr)
+        else:
+            self.optimizer.update(self.params, result.grads, lr)
         self.state = result.state
         self.step_count += 1
         self.grad_norm = norm
@@ -410,15 +418,8 @@ class Trainer:
         return trainer
 
     def expected_arrays(self, meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
-        """Member name -> (shape, dtype) that a checkpoint of this configuration must have."""
-        dt = self.model.dtype.name
-        exp: dict[str, tuple[tuple[int, ...], str]] = {f"param/{k}": (v.shape, dt) for k, v in self.params.items()}
-        exp.update({f"opt/{k}": (v.shape, v.dtype.name) for k, v in self.optimizer.state_dict().items()})
-        exp["state"] = (self.state.shape, dt)
-        exp["hist/train"] = ((_curve_size(meta, "train_curve", self.train_curve.capacity), 2), "float64")
-        exp["hist/val"] = ((_curve_size(meta, "val_curve", self.val_curve.capacity), 2), "float64")
-        exp["hist/hidden"] = ((self.config.seq_length, self.config.hidden_size), "float64")
-        return exp
+        """Member name -> (shape, dtype) that a checkpoint of this run must have."""
+        return checkpoint_layout(self.config, len(self.vocab), meta)
 
     def restore(self, data: CheckpointData) -> None:
         """Load state saved by checkpoint_data into this (freshly built) trainer."""
@@ -450,6 +451,38 @@ class Trainer:
             self.last_hidden = arrays["hist/hidden"]
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint is unusable: its metadata is incomplete ({exc}); use another checkpoint") from None
+
+
+def checkpoint_layout(config: Config, vocab_size: int, meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Member name -> (shape, dtype) that a checkpoint of this configuration must have."""
+    model = CharModel(config, vocab_size)
+    dt = model.dtype.name
+    shapes = model.param_shapes()
+    exp: dict[str, tuple[tuple[int, ...], str]] = {f"param/{k}": (v, dt) for k, v in shapes.items()}
+    for slot in OPTIMIZER_SLOTS[config.optimizer]:
+        exp.update({f"opt/{slot}/{k}": (v, dt) for k, v in shapes.items()})
+    exp["opt/t"] = ((), "int64")
+    exp["state"] = ((config.num_layers, model.state_slots, config.batch_size, config.hidden_size), dt)
+    exp["hist/train"] = ((_curve_size(meta, "train_curve", CurveHistory().capacity), 2), "float64")
+    exp["hist/val"] = ((_curve_size(meta, "val_curve", VAL_CURVE_CAPACITY), 2), "float64")
+    exp["hist/hidden"] = ((config.seq_length, config.hidden_size), "float64")
+    return exp
+
+
+def load_for_sampling(path: str | Path) -> tuple[CharModel, dict[str, np.ndarray], Vocab, Config, dict[str, Any]]:
+    """Model, parameters, vocabulary, config and metadata of a checkpoint (no corpus needed)."""
+    path = Path(path)
+    meta = read_meta(path)
+    try:
+        config = Config.from_dict(meta["config"])
+        vocab = Vocab(meta["vocab"])
+        layout = checkpoint_layout(config, len(vocab), meta)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is unusable: its settings are invalid ({exc}); use another checkpoint") from None
+    data = load_checkpoint(path, layout)
+    model = CharModel(config, len(vocab))
+    params = {k[len("param/"):]: v for k, v in data.arrays.items() if k.startswith("param/")}
+    return model, params, vocab, config, meta
 
 
 def _curve_size(meta: dict, key: str, capacity: int) -> int:
