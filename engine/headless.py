@@ -82,10 +82,10 @@ class HeadlessReporter:
             self.out.flush()
             self._pending_cr = True
         else:
-            self._print(line)
+            self._print(line, force=final)
 
-    def _print(self, text: str) -> None:
-        if self.quiet and not text.startswith(("error", "saved")):
+    def _print(self, text: str, force: bool = False) -> None:
+        if self.quiet and not force and not text.startswith(("error", "saved")):
             return
         if self._pending_cr:
             self.out.write("\n")
