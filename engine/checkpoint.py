@@ -58,7 +58,9 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> Path:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         reason = exc.strerror or str(exc)
-        raise CheckpointError(f"could not write checkpoint {path}: {reason}; the previous checkpoint (if any) is unchanged") from exc
+        raise CheckpointError(
+            f"could not write checkpoint {path}: {reason}; the previous checkpoint (if any) is unchanged"
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -86,8 +88,11 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
         return _read_meta(zf, path)
 
 
-def load_checkpoint(path: str | os.PathLike, expected: dict[str, tuple[tuple[int, ...], str]] | None = None,
-                    expected_from_meta=None) -> CheckpointData:
+def load_checkpoint(
+    path: str | os.PathLike,
+    expected: dict[str, tuple[tuple[int, ...], str]] | None = None,
+    expected_from_meta=None,
+) -> CheckpointData:
     """Read a checkpoint, validating every member's name, shape and dtype before loading it.
 
     `expected` maps member name -> (shape, dtype name); alternatively `expected_from_meta(meta)`
@@ -108,7 +113,11 @@ def load_checkpoint(path: str | os.PathLike, expected: dict[str, tuple[tuple[int
         missing = sorted(set(expected) - names)
         extra = sorted(names - set(expected))
         if missing or extra:
-            detail = f"missing {', '.join(missing[:5])}" if missing else f"unexpected {', '.join(extra[:5])}"
+            detail = (
+                f"missing {', '.join(missing[:5])}"
+                if missing
+                else f"unexpected {', '.join(extra[:5])}"
+            )
             raise _corrupt(path, f"its arrays do not match its settings ({detail})")
         arrays = {}
         for name, (shape, dtype) in expected.items():
@@ -118,19 +127,25 @@ def load_checkpoint(path: str | os.PathLike, expected: dict[str, tuple[tuple[int
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
     if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist; check the path (runs save under runs/<name>/)")
+        raise CheckpointError(
+            f"checkpoint {path} does not exist; check the path (runs save under runs/<name>/)"
+        )
     if path.is_dir():
         raise CheckpointError(f"{path} is a folder; pass a checkpoint file (.npz) inside it")
     try:
         return zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise _corrupt(path, "it is not a checkpoint file (not a valid .npz archive; truncated or corrupt?)") from None
+        raise _corrupt(
+            path, "it is not a checkpoint file (not a valid .npz archive; truncated or corrupt?)"
+        ) from None
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
 
 
 def _corrupt(path: Path, why: str) -> CheckpointError:
-    return CheckpointError(f"checkpoint {path} is unusable: {why}; use another checkpoint or start a new run")
+    return CheckpointError(
+        f"checkpoint {path} is unusable: {why}; use another checkpoint or start a new run"
+    )
 
 
 def _read_header(zf: zipfile.ZipFile, path: Path, name: str):
@@ -147,12 +162,22 @@ def _read_header(zf: zipfile.ZipFile, path: Path, name: str):
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError, SyntaxError, TypeError, RuntimeError) as exc:
+    except (
+        ValueError,
+        OSError,
+        zipfile.BadZipFile,
+        EOFError,
+        SyntaxError,
+        TypeError,
+        RuntimeError,
+    ) as exc:
         raise _corrupt(path, f"the {name!r} array header is damaged ({exc})") from None
     return handle, info, shape, fortran, dtype
 
 
-def _read_array(zf: zipfile.ZipFile, path: Path, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+def _read_array(
+    zf: zipfile.ZipFile, path: Path, name: str, shape: tuple[int, ...], dtype: np.dtype
+) -> np.ndarray:
     handle, info, got_shape, fortran, got_dtype = _read_header(zf, path, name)
     with handle:
         if got_dtype.hasobject or got_dtype != dtype:
@@ -167,7 +192,9 @@ def _read_array(zf: zipfile.ZipFile, path: Path, name: str, shape: tuple[int, ..
         except (OSError, zipfile.BadZipFile, EOFError, ValueError) as exc:
             raise _corrupt(path, f"array {name!r} cannot be read ({exc})") from None
     if len(raw) != nbytes:
-        raise _corrupt(path, f"array {name!r} holds {len(raw)} bytes, expected {nbytes} (truncated?)")
+        raise _corrupt(
+            path, f"array {name!r} holds {len(raw)} bytes, expected {nbytes} (truncated?)"
+        )
     array = np.frombuffer(raw, dtype=dtype)
     array = array.reshape(shape, order="F" if fortran else "C").copy()
     if array.dtype.kind == "f" and not np.isfinite(array).all():
@@ -176,7 +203,7 @@ def _read_array(zf: zipfile.ZipFile, path: Path, name: str, shape: tuple[int, ..
 
 
 def _read_meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
-    handle, info, shape, _, dtype = _read_header(zf, path, "meta")
+    handle, _, shape, _, dtype = _read_header(zf, path, "meta")
     with handle:
         if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
             raise _corrupt(path, "its metadata is malformed")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Mapping
 
 import numpy as np
 
@@ -104,4 +104,21 @@ class TrainingFailed:
     reason: str
 
 
-Event = Snapshot | CheckpointSaved | CheckpointFailed | SampleReady | HyperparametersChanged | TrainingFailed
+@dataclass(frozen=True)
+class RolledBack:
+    """After a divergence, training state was restored from `path` (step `step`), now paused."""
+
+    path: str
+    step: int
+    learning_rate: float
+
+
+Event = (
+    Snapshot
+    | CheckpointSaved
+    | CheckpointFailed
+    | SampleReady
+    | HyperparametersChanged
+    | TrainingFailed
+    | RolledBack
+)

@@ -12,7 +12,9 @@ from collections.abc import Iterable
 import numpy as np
 
 
-def flat_views(shapes: dict[str, tuple[int, ...]], dtype: np.dtype | str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def flat_views(
+    shapes: dict[str, tuple[int, ...]], dtype: np.dtype | str
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """A zeroed flat buffer and name -> view of it, laid out in `shapes` order."""
     total = sum(int(np.prod(s)) for s in shapes.values())
     buffer = np.zeros(total, dtype=dtype)
@@ -36,7 +38,11 @@ def as_flat(arrays: Iterable[np.ndarray]) -> np.ndarray | None:
     address = base.__array_interface__["data"][0]
     expected = address
     for a in arrays:
-        if a.dtype != base.dtype or not a.flags.c_contiguous or a.__array_interface__["data"][0] != expected:
+        if (
+            a.dtype != base.dtype
+            or not a.flags.c_contiguous
+            or a.__array_interface__["data"][0] != expected
+        ):
             return None
         expected += a.nbytes
     return base if expected - address == base.nbytes else None

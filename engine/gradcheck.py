@@ -14,7 +14,10 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = 1e-
 
 
 def numerical_gradient(
-    loss_fn: Callable[[], float], array: np.ndarray, eps: float = 1e-5, indices: np.ndarray | None = None
+    loss_fn: Callable[[], float],
+    array: np.ndarray,
+    eps: float = 1e-5,
+    indices: np.ndarray | None = None,
 ) -> np.ndarray:
     """Centred differences (f(x+e) - f(x-e)) / 2e of loss_fn w.r.t. `array`, perturbed in place.
 

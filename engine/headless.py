@@ -33,8 +33,16 @@ def _clock(seconds: float) -> str:
 class HeadlessReporter:
     """A `publish` callback for Trainer.run that prints progress, samples and events."""
 
-    def __init__(self, out: IO[str], *, is_tty: bool, line_every: float = 2.0, sample_every_s: float = 15.0,
-                 log: IO[str] | None = None, quiet: bool = False):
+    def __init__(
+        self,
+        out: IO[str],
+        *,
+        is_tty: bool,
+        line_every: float = 2.0,
+        sample_every_s: float = 15.0,
+        log: IO[str] | None = None,
+        quiet: bool = False,
+    ):
         self.out, self.is_tty, self.log, self.quiet = out, is_tty, log, quiet
         self.line_every = 0.25 if is_tty else line_every
         self.sample_every_s = sample_every_s
@@ -97,9 +105,17 @@ class HeadlessReporter:
 def snapshot_record(s: Snapshot) -> dict[str, Any]:
     """The JSONL metrics record of a snapshot."""
     return {
-        "time": round(time.time(), 3), "step": s.step, "epoch": s.epoch, "loss": s.loss,
-        "smooth_loss": s.smooth_loss, "smooth_loss_bits": nats_to_bits(s.smooth_loss),
-        "classic_smooth_loss": s.classic_smooth_loss, "val_loss": s.val_loss,
-        "chars_per_sec": round(s.chars_per_sec, 1), "elapsed": round(s.elapsed, 3),
-        "grad_norm": s.grad_norm, "clipped_fraction": s.clipped_fraction, "state": s.state,
+        "time": round(time.time(), 3),
+        "step": s.step,
+        "epoch": s.epoch,
+        "loss": s.loss,
+        "smooth_loss": s.smooth_loss,
+        "smooth_loss_bits": nats_to_bits(s.smooth_loss),
+        "classic_smooth_loss": s.classic_smooth_loss,
+        "val_loss": s.val_loss,
+        "chars_per_sec": round(s.chars_per_sec, 1),
+        "elapsed": round(s.elapsed, 3),
+        "grad_norm": s.grad_norm,
+        "clipped_fraction": s.clipped_fraction,
+        "state": s.state,
     }

@@ -75,7 +75,10 @@ class CurveHistory:
             self.points[:half] = self.points[: self.capacity].reshape(half, 2, 2).mean(axis=1)
             self.size = half
             self.stride *= 2
-        self.points[self.size] = (self._acc_step / self._acc_count, self._acc_value / self._acc_count)
+        self.points[self.size] = (
+            self._acc_step / self._acc_count,
+            self._acc_value / self._acc_count,
+        )
         self.size += 1
         self._acc_step = self._acc_value = 0.0
         self._acc_count = 0
@@ -86,7 +89,12 @@ class CurveHistory:
 
     def state_dict(self) -> tuple[np.ndarray, dict]:
         """Points and counters, for checkpoints."""
-        acc = {"stride": self.stride, "acc_step": self._acc_step, "acc_value": self._acc_value, "acc_count": self._acc_count}
+        acc = {
+            "stride": self.stride,
+            "acc_step": self._acc_step,
+            "acc_value": self._acc_value,
+            "acc_count": self._acc_count,
+        }
         return self.array(), acc
 
     def load_state_dict(self, points: np.ndarray, acc: dict) -> None:

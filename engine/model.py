@@ -36,7 +36,9 @@ class CharModel:
         self.hidden_size = config.hidden_size
         self.num_layers = config.num_layers
         self.dtype = np.dtype(config.dtype)
-        self.cells: list[Cell] = [make_cell(config.cell, config.hidden_size) for _ in range(config.num_layers)]
+        self.cells: list[Cell] = [
+            make_cell(config.cell, config.hidden_size) for _ in range(config.num_layers)
+        ]
         self.state_slots = self.cells[0].state_slots
 
     # -- parameters -------------------------------------------------------------------------
@@ -53,7 +55,7 @@ class CharModel:
         H, V = self.hidden_size, self.vocab_size
         shapes: dict[str, tuple[int, ...]] = {}
         for layer, cell in enumerate(self.cells):
-            wx, wh, b = self.layer_names(layer)
+            wx, wh, _ = self.layer_names(layer)
             inputs = V if layer == 0 else H
             shapes[wx] = (cell.gates * H, inputs)
             shapes[wh] = (cell.gates * H, H)
@@ -71,7 +73,7 @@ class CharModel:
         scale, dt = self.config.init_scale, self.dtype
         _, params = flat_views(self.param_shapes(), dt)
         for layer, cell in enumerate(self.cells):
-            wx, wh, b = self.layer_names(layer)
+            wx, wh, _ = self.layer_names(layer)
             params[wx][...] = rng.standard_normal(params[wx].shape) * scale
             params[wh][...] = cell.init_recurrent(rng, scale, dt)
         params["Why"][...] = rng.standard_normal((self.vocab_size, self.hidden_size)) * scale
@@ -89,7 +91,9 @@ class CharModel:
 
     def initial_state(self, batch_size: int) -> np.ndarray:
         """Zero state (L, S, B, H)."""
-        return np.zeros((self.num_layers, self.state_slots, batch_size, self.hidden_size), dtype=self.dtype)
+        return np.zeros(
+            (self.num_layers, self.state_slots, batch_size, self.hidden_size), dtype=self.dtype
+        )
 
     # -- training ---------------------------------------------------------------------------
 
@@ -175,14 +179,24 @@ class CharModel:
             grads = grads_out
         return ForwardResult(loss=loss, grads=grads, state=new_state, hidden=top)
 
-    def loss(self, params: dict[str, np.ndarray], inputs: np.ndarray, targets: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
+    def loss(
+        self,
+        params: dict[str, np.ndarray],
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        state: np.ndarray,
+    ) -> tuple[float, np.ndarray]:
         """Forward only (no dropout): summed cross-entropy over all (T, B) and the final state."""
         T, B = inputs.shape
         layer_in = None
         new_state = np.empty_like(state)
         for layer, cell in enumerate(self.cells):
             wx, wh, b = self.layer_names(layer)
-            xproj = params[wx].T[inputs] + params[b] if layer == 0 else layer_in @ params[wx].T + params[b]
+            xproj = (
+                params[wx].T[inputs] + params[b]
+                if layer == 0
+                else layer_in @ params[wx].T + params[b]
+            )
             layer_in, _, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
         logits = layer_in.reshape(T * B, -1) @ params["Why"].T + params["by"]
         logits = logits.astype(np.float64, copy=False)
@@ -193,7 +207,9 @@ class CharModel:
 
     # -- generation -------------------------------------------------------------------------
 
-    def step(self, params: dict[str, np.ndarray], ids: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def step(
+        self, params: dict[str, np.ndarray], ids: np.ndarray, state: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One step for B streams: ids (B,) -> logits (B, V), new state (L, S, B, H)."""
         new_state = np.empty_like(state)
         x = None

@@ -28,7 +28,9 @@ class Optimizer:
             self.flat_state[slot], self.state[slot] = flat_views(shapes, dtype)
         self.t = 0  # updates done (Adam's bias correction)
 
-    def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float) -> None:
+    def update(
+        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float
+    ) -> None:
         """Apply one update in place (in a few whole-buffer calls when params and grads are flat views)."""
         flat_p = as_flat(params.values())
         flat_g = as_flat(grads["d" + n] for n in params) if flat_p is not None else None
@@ -37,7 +39,9 @@ class Optimizer:
             return
         self.t += 1
         for name, p in params.items():
-            self._apply(p, grads["d" + name], lr, {slot: self.state[slot][name] for slot in self.slots})
+            self._apply(
+                p, grads["d" + name], lr, {slot: self.state[slot][name] for slot in self.slots}
+            )
 
     def update_flat(self, flat_params: np.ndarray, flat_grads: np.ndarray, lr: float) -> None:
         """One update of all parameters laid out flat (engine.flat), as `update` would do it."""
@@ -99,7 +103,14 @@ class Adam(Optimizer):
 
     slots = ("m", "v")
 
-    def __init__(self, params, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.0):
+    def __init__(
+        self,
+        params,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
         super().__init__(params)
         self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
 
@@ -143,7 +154,12 @@ def make_optimizer(name: str, params: dict[str, np.ndarray], **options: float) -
     if name == "adagrad":
         return Adagrad(params)
     if name == "adam":
-        return Adam(params, options.get("beta1", 0.9), options.get("beta2", 0.999), weight_decay=options.get("weight_decay", 0.0))
+        return Adam(
+            params,
+            options.get("beta1", 0.9),
+            options.get("beta2", 0.999),
+            weight_decay=options.get("weight_decay", 0.0),
+        )
     if name == "sgd":
         return SGD(params, options.get("momentum", 0.9))
     raise ValueError(f"unknown optimizer {name!r}")
@@ -167,7 +183,9 @@ def clip_by_value(grads: dict[str, np.ndarray] | np.ndarray, limit: float) -> fl
     return clipped / max(total, 1)
 
 
-def clip_by_global_norm(grads: dict[str, np.ndarray] | np.ndarray, max_norm: float, norm: float | None = None) -> float:
+def clip_by_global_norm(
+    grads: dict[str, np.ndarray] | np.ndarray, max_norm: float, norm: float | None = None
+) -> float:
     """Scale all gradients so their global L2 norm is at most max_norm; return the clipped fraction.
 
     The fraction is 1.0 when the scale applied (every entry changed) and 0.0 otherwise.
@@ -189,7 +207,15 @@ def global_norm(grads: dict[str, np.ndarray] | np.ndarray) -> float:
     return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
 
 
-def learning_rate_at(step: int, base: float, schedule: str, warmup: int, decay_steps: int, decay_rate: float, total: int) -> float:
+def learning_rate_at(
+    step: int,
+    base: float,
+    schedule: str,
+    warmup: int,
+    decay_steps: int,
+    decay_rate: float,
+    total: int,
+) -> float:
     """Learning rate for `step` (0-based): constant, step decay, or cosine with linear warm-up."""
     if warmup and step < warmup:
         return base * (step + 1) / warmup

@@ -16,7 +16,9 @@ from .vocab import Vocab, VocabError
 def check_prime(prime: str, vocab: Vocab) -> None:
     """VocabError listing the vocabulary when the prime is empty or has unknown characters."""
     if not prime:
-        raise VocabError(f"the seed must be at least one character from the vocabulary: {vocab.printable()}")
+        raise VocabError(
+            f"the seed must be at least one character from the vocabulary: {vocab.printable()}"
+        )
     missing = sorted(set(prime) - set(vocab.chars))
     if missing:
         raise VocabError(f"{vocab.describe_missing(missing)}; choose from: {vocab.printable()}")
@@ -49,11 +51,20 @@ def generate(
     ix = int(ids[-1])
     for _ in range(length):
         logits, h = model.step(params, np.array([ix]), h)
-        ix = pick(logits[0].astype(np.float64), rng, temperature=temperature, greedy=greedy, top_k=top_k)
+        ix = pick(
+            logits[0].astype(np.float64), rng, temperature=temperature, greedy=greedy, top_k=top_k
+        )
         yield vocab.chars[ix]
 
 
-def pick(logits: np.ndarray, rng: np.random.Generator, *, temperature: float = 1.0, greedy: bool = False, top_k: int = 0) -> int:
+def pick(
+    logits: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    temperature: float = 1.0,
+    greedy: bool = False,
+    top_k: int = 0,
+) -> int:
     """Index drawn from softmax(logits / temperature), optionally limited to the top k; argmax if greedy."""
     if greedy:
         return int(np.argmax(logits))

@@ -73,7 +73,9 @@ class CharStreams:
         self.offset, self.epoch, self.started = offset, int(state["epoch"]), bool(state["started"])
 
 
-def validation_loss(model, params: dict[str, np.ndarray], ids: np.ndarray, streams: int = 32, chunk: int = 200) -> float:
+def validation_loss(
+    model, params: dict[str, np.ndarray], ids: np.ndarray, streams: int = 32, chunk: int = 200
+) -> float:
     """Loss per character (nats) over `ids`, read as `streams` contiguous parts with state carried.
 
     Each part starts from a zero state and is fed in chunks of `chunk` steps, so every character

@@ -22,22 +22,31 @@ import numpy as np
 
 from .checkpoint import CheckpointData, CheckpointError, load_checkpoint, read_meta, save_checkpoint
 from .config import LIVE_HPARAMS, Config, ConfigError
-from .flat import as_flat
 from .events import (
     CheckpointFailed,
     CheckpointSaved,
     Event,
     HyperparametersChanged,
+    RolledBack,
     SampleReady,
     Snapshot,
     TrainingFailed,
     frozen_array,
     frozen_mapping,
 )
+from .flat import as_flat
 from .metrics import CurveHistory, SmoothedLoss, Throughput
 from .model import CharModel
-from .optim import OPTIMIZER_SLOTS, clip_by_global_norm, clip_by_value, global_norm, learning_rate_at, make_optimizer
+from .optim import (
+    OPTIMIZER_SLOTS,
+    clip_by_global_norm,
+    clip_by_value,
+    global_norm,
+    learning_rate_at,
+    make_optimizer,
+)
 from .sampler import check_prime, sample_text
+from .store import CheckpointStore
 from .streams import CharStreams, split_ids, validation_loss
 from .vocab import Vocab
 
@@ -45,6 +54,9 @@ RECENT_LOSSES = 240  # raw losses kept for the sparkline
 KEPT_SAMPLES = 20  # periodic samples kept (and checkpointed) for the dashboard's history
 PROBE_CHARS = 200  # characters of the consistency probe stored in checkpoints
 VAL_CURVE_CAPACITY = 512
+DIVERGENCE_FACTOR = (
+    3.0  # a loss per char above this many times ln(V) (knowing nothing) has diverged
+)
 
 
 def corpus_hash(text: str) -> str:
@@ -56,9 +68,19 @@ class Trainer:
     """Owns model, optimiser, streams and RNGs; `step()` trains one window; `run()` loops."""
 
     snapshot_interval = 0.1
+    autosave_seconds = 120.0  # 0 disables; needs a checkpoint path
+    keep_checkpoints = 3
 
-    def __init__(self, config: Config, text: str, *, corpus_name: str = "", corpus_sha256: str | None = None,
-                 vocab: Vocab | None = None, checkpoint_path: str | Path | None = None):
+    def __init__(
+        self,
+        config: Config,
+        text: str,
+        *,
+        corpus_name: str = "",
+        corpus_sha256: str | None = None,
+        vocab: Vocab | None = None,
+        checkpoint_path: str | Path | None = None,
+    ):
         config.validate()
         self.config = config
         self.corpus_name = corpus_name
@@ -71,11 +93,19 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)  # init, then dropout masks
         self.sample_rng = np.random.default_rng([config.seed, 1])  # periodic samples
         self.params = self.model.init_params(self.rng)
-        self._grads = self.model.new_grads()  # reused every step: flat, so clipping/updates are cheap
+        self._grads = (
+            self.model.new_grads()
+        )  # reused every step: flat, so clipping/updates are cheap
         self._flat_params = as_flat(self.params.values())
         self._flat_grads = as_flat(self._grads.values())
-        self.optimizer = make_optimizer(config.optimizer, self.params, beta1=config.beta1, beta2=config.beta2,
-                                        momentum=config.momentum, weight_decay=config.weight_decay)
+        self.optimizer = make_optimizer(
+            config.optimizer,
+            self.params,
+            beta1=config.beta1,
+            beta2=config.beta2,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )
         self.state = self.model.initial_state(config.batch_size)  # (L, S, B, H)
         self.step_count = 0
         self.elapsed = 0.0
@@ -92,7 +122,8 @@ class Trainer:
         self.last_hidden = np.zeros((config.seq_length, config.hidden_size))
         self.last_chars = ""
         self.last_checkpoint: str | None = None
-        self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
+        self.store: CheckpointStore | None = None
+        self.checkpoint_path = checkpoint_path
         self.status = "running"
         self.message = ""
         # control surface
@@ -102,6 +133,15 @@ class Trainer:
         self._stop_requested = threading.Event()
         self._sample_requests = 0
         self._throughput = Throughput()
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        """Where `request_checkpoint()` and autosave write (latest; older and best beside it)."""
+        return self.store.latest if self.store else None
+
+    @checkpoint_path.setter
+    def checkpoint_path(self, path: str | Path | None) -> None:
+        self.store = CheckpointStore(path, self.keep_checkpoints) if path else None
 
     # -- the training step -------------------------------------------------------------------
 
@@ -117,20 +157,38 @@ class Trainer:
         if wrapped:
             self.state[...] = 0.0  # a stream that wrapped starts over from a zero state
         dropout_rng = self.rng if cfg.dropout > 0 else None
-        result = self.model.loss_and_grads(self.params, inputs, targets, self.state, dropout_rng, self._grads)
+        with np.errstate(
+            over="ignore", divide="ignore", invalid="ignore"
+        ):  # divergence is checked below
+            result = self.model.loss_and_grads(
+                self.params, inputs, targets, self.state, dropout_rng, self._grads
+            )
         loss_per_char = result.loss / cfg.seq_length
         norm = global_norm(self._flat_grads)
         if not (math.isfinite(result.loss) and math.isfinite(norm)):
             raise FloatingPointError(
-                f"loss became {result.loss} at step {self.step_count + 1} (learning rate {cfg.learning_rate:g} "
-                "is probably too high); lower it and resume from the last checkpoint"
+                f"training diverged: the loss became {result.loss} at step {self.step_count + 1} "
+                f"(learning rate {cfg.learning_rate:g} is probably too high)"
+            )
+        if loss_per_char > DIVERGENCE_FACTOR * self.uniform_loss:
+            raise FloatingPointError(
+                f"training diverged: the loss rose to {loss_per_char:.1f} nats/char at step {self.step_count + 1}, "
+                f"far above where it started ({self.uniform_loss:.2f}; learning rate {cfg.learning_rate:g} is "
+                "probably too high)"
             )
         if cfg.clip_mode == "value":
             self.clipped_fraction = clip_by_value(self._flat_grads, cfg.clip)
         else:
             self.clipped_fraction = clip_by_global_norm(self._flat_grads, cfg.clip, norm)
-        lr = learning_rate_at(self.step_count, cfg.learning_rate, cfg.schedule, cfg.warmup_steps,
-                              cfg.decay_steps, cfg.decay_rate, cfg.total_steps)
+        lr = learning_rate_at(
+            self.step_count,
+            cfg.learning_rate,
+            cfg.schedule,
+            cfg.warmup_steps,
+            cfg.decay_steps,
+            cfg.decay_rate,
+            cfg.total_steps,
+        )
         if self.optimizer._flat_ok():
             self.optimizer.update_flat(self._flat_params, self._flat_grads, lr)
         else:
@@ -148,6 +206,11 @@ class Trainer:
             self.evaluate()
         return loss_per_char
 
+    @property
+    def uniform_loss(self) -> float:
+        """ln(V): the loss per character of a model that knows nothing (where training starts)."""
+        return math.log(len(self.vocab))
+
     def evaluate(self) -> float:
         """Validation loss per character over (the first val_max_chars of) the held-out text."""
         ids = self.val_ids
@@ -157,23 +220,44 @@ class Trainer:
         self.val_curve.append(self.step_count, self.val_loss)
         return self.val_loss
 
-    def sample(self, prime: str | None = None, length: int | None = None, temperature: float | None = None,
-               *, greedy: bool = False, top_k: int | None = None, rng: np.random.Generator | None = None,
-               from_training_state: bool = False) -> str:
+    def sample(
+        self,
+        prime: str | None = None,
+        length: int | None = None,
+        temperature: float | None = None,
+        *,
+        greedy: bool = False,
+        top_k: int | None = None,
+        rng: np.random.Generator | None = None,
+        from_training_state: bool = False,
+    ) -> str:
         """Prime + generated text. Uses a copy of the state: training is not disturbed."""
         cfg = self.config
         if prime is None:
             prime = self.vocab.chars[int(self.train_ids[0])]
         state = self.state[:, :, :1] if from_training_state else None
-        generated = sample_text(self.model, self.params, self.vocab, prime, cfg.sample_length if length is None else length,
-                                rng or self.sample_rng, temperature=cfg.temperature if temperature is None else temperature,
-                                greedy=greedy, top_k=cfg.top_k if top_k is None else top_k, state=state)
+        generated = sample_text(
+            self.model,
+            self.params,
+            self.vocab,
+            prime,
+            cfg.sample_length if length is None else length,
+            rng or self.sample_rng,
+            temperature=cfg.temperature if temperature is None else temperature,
+            greedy=greedy,
+            top_k=cfg.top_k if top_k is None else top_k,
+            state=state,
+        )
         return prime + generated
 
     def periodic_sample(self) -> SampleReady:
         """The classic every-N-steps sample: from the last input character and the live state (copied)."""
-        seed = self.vocab.chars[int(self.last_inputs[-1])] if self.step_count else self.vocab.chars[int(self.train_ids[0])]
-        text = self.sample(seed, from_training_state=True)[len(seed):]
+        seed = (
+            self.vocab.chars[int(self.last_inputs[-1])]
+            if self.step_count
+            else self.vocab.chars[int(self.train_ids[0])]
+        )
+        text = self.sample(seed, from_training_state=True)[len(seed) :]
         self.samples.append((self.step_count, text))
         return SampleReady(text=text, seed=seed, step=self.step_count, requested=False)
 
@@ -203,7 +287,9 @@ class Trainer:
         """Queue new live hyperparameters; ConfigError (in the caller's thread) if any is invalid."""
         unknown = sorted(set(hparams) - set(LIVE_HPARAMS))
         if unknown:
-            raise ConfigError(f"cannot change {', '.join(unknown)} while training; live settings: {', '.join(LIVE_HPARAMS)}")
+            raise ConfigError(
+                f"cannot change {', '.join(unknown)} while training; live settings: {', '.join(LIVE_HPARAMS)}"
+            )
         changes = {k: _coerce(k, v, getattr(self.config, k)) for k, v in hparams.items()}
         self.config.replace(**changes)  # validate now, so the caller hears about a bad value
         self._commands.put(("update", changes))
@@ -217,26 +303,53 @@ class Trainer:
         self._commands.put(("checkpoint", path))
         self._wake.set()
 
-    def request_sample(self, seed: str, length: int = 200, temperature: float = 1.0, *, greedy: bool = False,
-                       top_k: int = 0, seed_rng: int | None = None) -> int:
+    def request_sample(
+        self,
+        seed: str,
+        length: int = 200,
+        temperature: float = 1.0,
+        *,
+        greedy: bool = False,
+        top_k: int = 0,
+        seed_rng: int | None = None,
+    ) -> int:
         """Queue a sample from `seed` (validated here); a SampleReady with the returned id follows."""
         check_prime(seed, self.vocab)
         _coerce("sample_length", length, 1)
-        Config(sample_length=int(length), temperature=float(temperature), top_k=int(top_k)).validate()
+        Config(
+            sample_length=int(length), temperature=float(temperature), top_k=int(top_k)
+        ).validate()
         self._sample_requests += 1
         request_id = self._sample_requests
-        self._commands.put(("sample", (request_id, seed, int(length), float(temperature), greedy, int(top_k), seed_rng)))
+        self._commands.put(
+            (
+                "sample",
+                (request_id, seed, int(length), float(temperature), greedy, int(top_k), seed_rng),
+            )
+        )
         self._wake.set()
         return request_id
 
     # -- the loop -----------------------------------------------------------------------------
 
-    def run(self, publish: Callable[[Event], None], should_stop: Callable[[], bool] = lambda: False,
-            max_steps: int | None = None, max_seconds: float | None = None) -> str:
-        """Train until stopped; return why: 'stopped', 'steps', 'time' or 'diverged'."""
+    def run(
+        self,
+        publish: Callable[[Event], None],
+        should_stop: Callable[[], bool] = lambda: False,
+        max_steps: int | None = None,
+        max_seconds: float | None = None,
+        on_divergence: str = "stop",
+    ) -> str:
+        """Train until stopped; return why: 'stopped', 'steps', 'time' or 'diverged'.
+
+        On divergence (NaN/inf or runaway loss) a TrainingFailed event is published; with
+        on_divergence='stop' run returns 'diverged', with 'pause' it waits in the diverged state
+        for `request_rollback()` or `stop()`.
+        """
         self._publish = publish
         last_snapshot = 0.0
-        started = time.perf_counter()
+        last_autosave = time.monotonic()
+        autosaved_step = self.step_count
         run_elapsed0 = self.elapsed
         self.status = "paused" if self.paused else "running"
         publish(self.snapshot())
@@ -251,6 +364,19 @@ class Trainer:
             if max_seconds is not None and self.elapsed - run_elapsed0 >= max_seconds:
                 reason = "time"
                 break
+            if (
+                self.autosave_seconds
+                and self.store
+                and time.monotonic() - last_autosave >= self.autosave_seconds
+            ):
+                last_autosave = time.monotonic()
+                if self.step_count != autosaved_step and self.status != "diverged":
+                    autosaved_step = self.step_count
+                    publish(self.try_save())
+            if self.status == "diverged":
+                self._wake.wait(0.05)
+                self._wake.clear()
+                continue
             if self._pause_requested.is_set():
                 if self.status != "paused":
                     self.status = "paused"
@@ -261,7 +387,6 @@ class Trainer:
                 continue
             if self.status != "running":
                 self.status = "running"
-                started = time.perf_counter()
                 publish(self.snapshot())
             t0 = time.perf_counter()
             try:
@@ -270,7 +395,9 @@ class Trainer:
                 self.status, self.message = "diverged", str(exc)
                 publish(TrainingFailed(step=self.step_count, reason=str(exc)))
                 publish(self.snapshot())
-                return "diverged"
+                if on_divergence == "stop":
+                    return "diverged"
+                continue
             now = time.perf_counter()
             self.elapsed += now - t0
             self._throughput.add(now, self.step_count * self.chars_per_step)
@@ -280,8 +407,8 @@ class Trainer:
             if now - last_snapshot >= self.snapshot_interval:
                 last_snapshot = now
                 publish(self.snapshot())
-        del started
-        self.status = "stopped"
+        if self.status != "diverged":
+            self.status = "stopped"
         self._serve_commands()
         publish(self.snapshot())
         return reason
@@ -295,21 +422,82 @@ class Trainer:
             if kind == "update":
                 self.config = self.config.replace(**arg)
                 self.hparam_change_steps.append(self.step_count)
-                self._publish(HyperparametersChanged(step=self.step_count, changes=frozen_mapping(arg)))
+                self._publish(
+                    HyperparametersChanged(step=self.step_count, changes=frozen_mapping(arg))
+                )
                 self._publish(self.snapshot())
             elif kind == "checkpoint":
                 self._publish(self.try_save(arg))
+            elif kind == "rollback":
+                self._rollback(arg)
             elif kind == "sample":
                 request_id, seed, length, temperature, greedy, top_k, seed_rng = arg
-                rng = np.random.default_rng([self.config.seed, 2, request_id if seed_rng is None else seed_rng])
+                rng = np.random.default_rng(
+                    [self.config.seed, 2, request_id if seed_rng is None else seed_rng]
+                )
                 text = self.sample(seed, length, temperature, greedy=greedy, top_k=top_k, rng=rng)
-                self._publish(SampleReady(text=text, seed=seed, step=self.step_count, requested=True, request_id=request_id))
+                self._publish(
+                    SampleReady(
+                        text=text,
+                        seed=seed,
+                        step=self.step_count,
+                        requested=True,
+                        request_id=request_id,
+                    )
+                )
+
+    def request_rollback(self, learning_rate: float | None = None) -> None:
+        """After a divergence: restore the last good checkpoint, optionally with a new learning rate."""
+        if self.store is None or not self.store.latest.exists():
+            raise CheckpointError(
+                "there is no checkpoint to roll back to; start a new run with a lower learning rate"
+            )
+        if learning_rate is not None:
+            self.config.replace(learning_rate=_coerce("learning_rate", learning_rate, 0.1))
+        self._commands.put(("rollback", learning_rate))
+        self._wake.set()
+
+    def _rollback(self, learning_rate: float | None) -> None:
+        path = self.store.latest if self.store else None
+        try:
+            data = load_checkpoint(path, self.expected_arrays(read_meta(path)))
+            self.restore(data)
+        except (CheckpointError, ValueError) as exc:
+            self._publish(TrainingFailed(step=self.step_count, reason=f"rollback failed: {exc}"))
+            return
+        if learning_rate is not None:
+            self.config = self.config.replace(learning_rate=float(learning_rate))
+            self.hparam_change_steps.append(self.step_count)
+        self.status, self.message = "paused", ""
+        self._pause_requested.set()
+        self._publish(
+            RolledBack(
+                path=str(path), step=self.step_count, learning_rate=self.config.learning_rate
+            )
+        )
+        self._publish(self.snapshot())
 
     def try_save(self, path: str | Path | None = None) -> CheckpointSaved | CheckpointFailed:
-        """Save and report as an event instead of raising (training goes on after a failed write)."""
+        """Save and report as an event instead of raising (training goes on after a failed write).
+
+        Without `path` the run's store is used (latest, older ones kept, best by validation loss).
+        A diverged model is never saved: the last good checkpoint is what a rollback needs.
+        """
         target = Path(path) if path else self.checkpoint_path
+        if self.status == "diverged":
+            return CheckpointFailed(
+                path=str(target),
+                step=self.step_count,
+                error="training diverged, so nothing was saved; the last good checkpoint is unchanged",
+            )
         try:
-            saved = self.save(target)
+            if path is None and self.store is not None:
+                saved = self.store.save(self.checkpoint_data())
+                self.last_checkpoint = str(saved)
+            elif target is None:
+                raise CheckpointError("no checkpoint path set; pass one")
+            else:
+                saved = self.save(target)
         except CheckpointError as exc:
             return CheckpointFailed(path=str(target), step=self.step_count, error=str(exc))
         return CheckpointSaved(path=str(saved), step=self.step_count)
@@ -322,27 +510,47 @@ class Trainer:
         chars = self.vocab.decode(self.last_inputs) if self.step_count else ""
         sample_step, sample = self.samples[-1] if self.samples else (-1, "")
         return Snapshot(
-            step=self.step_count, epoch=self.streams.epoch, epoch_progress=self.streams.progress,
-            state=self.status, loss=self.last_loss, smooth_loss=self.smooth.value,
-            classic_smooth_loss=self.smooth.classic, val_loss=self.val_loss,
-            chars_per_sec=self._throughput.rate(), elapsed=self.elapsed, grad_norm=self.grad_norm,
+            step=self.step_count,
+            epoch=self.streams.epoch,
+            epoch_progress=self.streams.progress,
+            state=self.status,
+            loss=self.last_loss,
+            smooth_loss=self.smooth.value,
+            classic_smooth_loss=self.smooth.classic,
+            val_loss=self.val_loss,
+            chars_per_sec=self._throughput.rate(),
+            elapsed=self.elapsed,
+            grad_norm=self.grad_norm,
             clipped_fraction=self.clipped_fraction,
-            train_curve=frozen_array(self.train_curve.array()), val_curve=frozen_array(self.val_curve.array()),
+            train_curve=frozen_array(self.train_curve.array()),
+            val_curve=frozen_array(self.val_curve.array()),
             recent_losses=frozen_array(list(self.recent_losses)),
             hparams=frozen_mapping({k: getattr(cfg, k) for k in LIVE_HPARAMS}),
-            hparam_change_steps=tuple(self.hparam_change_steps), sample=sample, sample_step=sample_step,
-            hidden=frozen_array(self.last_hidden), hidden_chars=chars,
-            last_checkpoint=self.last_checkpoint, message=self.message,
+            hparam_change_steps=tuple(self.hparam_change_steps),
+            sample=sample,
+            sample_step=sample_step,
+            hidden=frozen_array(self.last_hidden),
+            hidden_chars=chars,
+            last_checkpoint=self.last_checkpoint,
+            message=self.message,
         )
 
     def describe(self) -> dict[str, Any]:
         """Static facts about the run: corpus, vocabulary and model summary."""
         cfg = self.config
         return {
-            "corpus": self.corpus_name, "train_chars": len(self.train_ids), "val_chars": len(self.val_ids),
-            "vocab_size": len(self.vocab), "cell": cfg.cell, "num_layers": cfg.num_layers,
-            "hidden_size": cfg.hidden_size, "batch_size": cfg.batch_size, "seq_length": cfg.seq_length,
-            "optimizer": cfg.optimizer, "dtype": cfg.dtype, "params": self.model.param_count(),
+            "corpus": self.corpus_name,
+            "train_chars": len(self.train_ids),
+            "val_chars": len(self.val_ids),
+            "vocab_size": len(self.vocab),
+            "cell": cfg.cell,
+            "num_layers": cfg.num_layers,
+            "hidden_size": cfg.hidden_size,
+            "batch_size": cfg.batch_size,
+            "seq_length": cfg.seq_length,
+            "optimizer": cfg.optimizer,
+            "dtype": cfg.dtype,
+            "params": self.model.param_count(),
         }
 
     # -- checkpoints ----------------------------------------------------------------------------
@@ -358,15 +566,26 @@ class Trainer:
         train_points, train_acc = self.train_curve.state_dict()
         val_points, val_acc = self.val_curve.state_dict()
         meta = {
-            "config": self.config.to_dict(), "vocab": list(self.vocab.chars),
-            "corpus_sha256": self.corpus_sha256, "corpus_name": self.corpus_name,
-            "step": self.step_count, "elapsed": self.elapsed, "streams": self.streams.state_dict(),
-            "smooth_loss": self.smooth.value, "last_loss": self.last_loss, "val_loss": self.val_loss,
-            "grad_norm": self.grad_norm, "clipped_fraction": self.clipped_fraction,
-            "rng": self.rng.bit_generator.state, "sample_rng": self.sample_rng.bit_generator.state,
-            "train_curve": dict(train_acc, size=len(train_points)), "val_curve": dict(val_acc, size=len(val_points)),
-            "recent_losses": list(self.recent_losses), "samples": [list(s) for s in self.samples],
-            "hparam_change_steps": self.hparam_change_steps, "sample_requests": self._sample_requests,
+            "config": self.config.to_dict(),
+            "vocab": list(self.vocab.chars),
+            "corpus_sha256": self.corpus_sha256,
+            "corpus_name": self.corpus_name,
+            "step": self.step_count,
+            "elapsed": self.elapsed,
+            "streams": self.streams.state_dict(),
+            "smooth_loss": self.smooth.value,
+            "last_loss": self.last_loss,
+            "val_loss": self.val_loss,
+            "grad_norm": self.grad_norm,
+            "clipped_fraction": self.clipped_fraction,
+            "rng": self.rng.bit_generator.state,
+            "sample_rng": self.sample_rng.bit_generator.state,
+            "train_curve": dict(train_acc, size=len(train_points)),
+            "val_curve": dict(val_acc, size=len(val_points)),
+            "recent_losses": list(self.recent_losses),
+            "samples": [list(s) for s in self.samples],
+            "hparam_change_steps": self.hparam_change_steps,
+            "sample_requests": self._sample_requests,
             "last_inputs": [int(i) for i in getattr(self, "last_inputs", [])],
             "probe_loss": self._probe_loss(),
         }
@@ -381,12 +600,22 @@ class Trainer:
     def _probe_loss(self) -> float:
         """Loss on the first characters of the training text from a zero state: a fingerprint of the weights."""
         ids = self.train_ids[: PROBE_CHARS + 1].astype(np.intp)
-        loss, _ = self.model.loss(self.params, ids[:-1, None], ids[1:, None], self.model.initial_state(1))
+        loss, _ = self.model.loss(
+            self.params, ids[:-1, None], ids[1:, None], self.model.initial_state(1)
+        )
         return loss
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, text: str, *, corpus_name: str = "", corpus_sha256: str | None = None,
-                        checkpoint_path: str | Path | None = None, allow_other_corpus: bool = False) -> Trainer:
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        text: str,
+        *,
+        corpus_name: str = "",
+        corpus_sha256: str | None = None,
+        checkpoint_path: str | Path | None = None,
+        allow_other_corpus: bool = False,
+    ) -> Trainer:
         """A trainer that continues exactly where the checkpoint left off (CheckpointError if it cannot)."""
         path = Path(path)
         meta = read_meta(path)
@@ -394,7 +623,9 @@ class Trainer:
             config = Config.from_dict(meta["config"])
             vocab = Vocab(meta["vocab"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {path} is unusable: its settings are invalid ({exc}); start a new run") from None
+            raise CheckpointError(
+                f"checkpoint {path} is unusable: its settings are invalid ({exc}); start a new run"
+            ) from None
         sha = corpus_sha256 or corpus_hash(text)
         if sha != meta.get("corpus_sha256") and not allow_other_corpus:
             raise CheckpointError(
@@ -403,18 +634,36 @@ class Trainer:
             )
         missing = sorted(set(text) - set(vocab.chars))
         if missing:
-            raise CheckpointError(f"this text has characters the checkpoint's model never saw ({', '.join(map(repr, missing[:5]))}); resume on the original corpus")
-        trainer = cls(config, text, corpus_name=corpus_name or meta.get("corpus_name", ""), corpus_sha256=sha,
-                      vocab=vocab, checkpoint_path=checkpoint_path)
+            raise CheckpointError(
+                f"this text has characters the checkpoint's model never saw "
+                f"({', '.join(map(repr, missing[:5]))}); resume on the original corpus"
+            )
+        trainer = cls(
+            config,
+            text,
+            corpus_name=corpus_name or meta.get("corpus_name", ""),
+            corpus_sha256=sha,
+            vocab=vocab,
+            checkpoint_path=checkpoint_path,
+        )
         try:
             expected = trainer.expected_arrays(meta)
         except ValueError as exc:
-            raise CheckpointError(f"checkpoint {path} is unusable: {exc}; use another checkpoint") from None
+            raise CheckpointError(
+                f"checkpoint {path} is unusable: {exc}; use another checkpoint"
+            ) from None
         data = load_checkpoint(path, expected)
         trainer.restore(data)
         probe = meta.get("probe_loss")
-        if sha == meta.get("corpus_sha256") and isinstance(probe, (int, float)) and not math.isclose(trainer._probe_loss(), probe, rel_tol=1e-9, abs_tol=1e-12):
-            raise CheckpointError(f"checkpoint {path} failed its consistency check (the weights do not reproduce their stored loss); use an earlier checkpoint")
+        if (
+            sha == meta.get("corpus_sha256")
+            and isinstance(probe, (int, float))
+            and not math.isclose(trainer._probe_loss(), probe, rel_tol=1e-9, abs_tol=1e-12)
+        ):
+            raise CheckpointError(
+                f"checkpoint {path} failed its consistency check (the weights do not reproduce their "
+                "stored loss); use an earlier checkpoint"
+            )
         return trainer
 
     def expected_arrays(self, meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -427,7 +676,9 @@ class Trainer:
         try:
             for k in self.params:
                 self.params[k][...] = arrays[f"param/{k}"]
-            self.optimizer.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")})
+            self.optimizer.load_state_dict(
+                {k[4:]: v for k, v in arrays.items() if k.startswith("opt/")}
+            )
             self.state = arrays["state"].copy()
             self.step_count = int(meta["step"])
             self.elapsed = float(meta["elapsed"])
@@ -441,19 +692,27 @@ class Trainer:
             self.sample_rng.bit_generator.state = meta["sample_rng"]
             self.train_curve.load_state_dict(arrays["hist/train"], meta["train_curve"])
             self.val_curve.load_state_dict(arrays["hist/val"], meta["val_curve"])
+            self.recent_losses.clear()
             self.recent_losses.extend(float(x) for x in meta["recent_losses"])
+            self.samples.clear()
             self.samples.extend((int(s), str(t)) for s, t in meta["samples"])
             self.hparam_change_steps = [int(s) for s in meta["hparam_change_steps"]]
             self._sample_requests = int(meta["sample_requests"])
             self.last_inputs = np.array(meta["last_inputs"], dtype=np.intp)
-            if self.last_inputs.size and (self.last_inputs.max() >= len(self.vocab) or self.last_inputs.min() < 0):
+            if self.last_inputs.size and (
+                self.last_inputs.max() >= len(self.vocab) or self.last_inputs.min() < 0
+            ):
                 raise ValueError("last_inputs out of range")
             self.last_hidden = arrays["hist/hidden"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint is unusable: its metadata is incomplete ({exc}); use another checkpoint") from None
+            raise CheckpointError(
+                f"checkpoint is unusable: its metadata is incomplete ({exc}); use another checkpoint"
+            ) from None
 
 
-def checkpoint_layout(config: Config, vocab_size: int, meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], str]]:
+def checkpoint_layout(
+    config: Config, vocab_size: int, meta: dict[str, Any]
+) -> dict[str, tuple[tuple[int, ...], str]]:
     """Member name -> (shape, dtype) that a checkpoint of this configuration must have."""
     model = CharModel(config, vocab_size)
     dt = model.dtype.name
@@ -462,14 +721,19 @@ def checkpoint_layout(config: Config, vocab_size: int, meta: dict[str, Any]) -> 
     for slot in OPTIMIZER_SLOTS[config.optimizer]:
         exp.update({f"opt/{slot}/{k}": (v, dt) for k, v in shapes.items()})
     exp["opt/t"] = ((), "int64")
-    exp["state"] = ((config.num_layers, model.state_slots, config.batch_size, config.hidden_size), dt)
+    exp["state"] = (
+        (config.num_layers, model.state_slots, config.batch_size, config.hidden_size),
+        dt,
+    )
     exp["hist/train"] = ((_curve_size(meta, "train_curve", CurveHistory().capacity), 2), "float64")
     exp["hist/val"] = ((_curve_size(meta, "val_curve", VAL_CURVE_CAPACITY), 2), "float64")
     exp["hist/hidden"] = ((config.seq_length, config.hidden_size), "float64")
     return exp
 
 
-def load_for_sampling(path: str | Path) -> tuple[CharModel, dict[str, np.ndarray], Vocab, Config, dict[str, Any]]:
+def load_for_sampling(
+    path: str | Path,
+) -> tuple[CharModel, dict[str, np.ndarray], Vocab, Config, dict[str, Any]]:
     """Model, parameters, vocabulary, config and metadata of a checkpoint (no corpus needed)."""
     path = Path(path)
     meta = read_meta(path)
@@ -478,10 +742,12 @@ def load_for_sampling(path: str | Path) -> tuple[CharModel, dict[str, np.ndarray
         vocab = Vocab(meta["vocab"])
         layout = checkpoint_layout(config, len(vocab), meta)
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} is unusable: its settings are invalid ({exc}); use another checkpoint") from None
+        raise CheckpointError(
+            f"checkpoint {path} is unusable: its settings are invalid ({exc}); use another checkpoint"
+        ) from None
     data = load_checkpoint(path, layout)
     model = CharModel(config, len(vocab))
-    params = {k[len("param/"):]: v for k, v in data.arrays.items() if k.startswith("param/")}
+    params = {k[len("param/") :]: v for k, v in data.arrays.items() if k.startswith("param/")}
     return model, params, vocab, config, meta
 
 

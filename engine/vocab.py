@@ -41,7 +41,9 @@ class Vocab:
     @property
     def dtype(self) -> np.dtype:
         """Smallest unsigned integer type that holds every id."""
-        return np.dtype(np.uint8 if len(self) <= 256 else np.uint16 if len(self) <= 65536 else np.uint32)
+        return np.dtype(
+            np.uint8 if len(self) <= 256 else np.uint16 if len(self) <= 65536 else np.uint32
+        )
 
     def encode(self, text: str) -> np.ndarray:
         """Ids of the characters of `text` (VocabError on an unknown character)."""
@@ -86,7 +88,9 @@ class Vocab:
             chars = json.loads(data)
         except (json.JSONDecodeError, TypeError) as exc:
             raise VocabError(f"vocabulary is not valid JSON: {exc}") from None
-        if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
+        if not isinstance(chars, list) or not all(
+            isinstance(c, str) and len(c) == 1 for c in chars
+        ):
             raise VocabError("vocabulary must be a JSON list of single characters")
         if chars != sorted(set(chars)):
             raise VocabError("vocabulary must be sorted and distinct")

@@ -26,11 +26,26 @@ EXIT_DIVERGED = 3
 
 # Command-line option -> Config field, for options that shape the model or the run.
 MODEL_OPTIONS = {
-    "cell": str, "hidden_size": int, "num_layers": int, "seq_length": int, "batch_size": int,
-    "optimizer": str, "dropout": float, "dtype": str, "clip_mode": str, "seed": int, "val_fraction": float,
+    "cell": str,
+    "hidden_size": int,
+    "num_layers": int,
+    "seq_length": int,
+    "batch_size": int,
+    "optimizer": str,
+    "dropout": float,
+    "dtype": str,
+    "clip_mode": str,
+    "seed": int,
+    "val_fraction": float,
 }
 BLAS_THREADS_FROM = 16384  # batch x hidden x gates at which a second BLAS thread starts to pay
-LIVE_OPTIONS = {"learning_rate": float, "clip": float, "temperature": float, "sample_length": int, "sample_every": int}
+LIVE_OPTIONS = {
+    "learning_rate": float,
+    "clip": float,
+    "temperature": float,
+    "sample_length": int,
+    "sample_every": int,
+}
 
 
 class UsageError(Exception):
@@ -41,7 +56,11 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports errors as one line (no usage dump) through UsageError."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see rnn-tui {self.prog.split()[-1] if ' ' in self.prog else ''}--help)".replace("rnn-tui rnn-tui", "rnn-tui"))
+        raise UsageError(
+            f"{message} (see rnn-tui {self.prog.split()[-1] if ' ' in self.prog else ''}--help)".replace(
+                "rnn-tui rnn-tui", "rnn-tui"
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,12 +85,21 @@ def _error(message: str) -> None:
 
 # -- train ---------------------------------------------------------------------------------------
 
+
 def train_parser() -> Parser:
     """Options of the dashboard and of headless training."""
     p = Parser(prog="rnn-tui", description="Watch a character-level RNN learn to write.")
-    p.add_argument("corpus", nargs="?", help="text file, folder of text files, or catalogue name (default: python)")
-    p.add_argument("--headless", action="store_true", help="train without the dashboard, printing progress")
-    p.add_argument("--preset", default="classic", help=f"model preset: {', '.join(PRESETS)} (default classic)")
+    p.add_argument(
+        "corpus",
+        nargs="?",
+        help="text file, folder of text files, or catalogue name (default: python)",
+    )
+    p.add_argument(
+        "--headless", action="store_true", help="train without the dashboard, printing progress"
+    )
+    p.add_argument(
+        "--preset", default="classic", help=f"model preset: {', '.join(PRESETS)} (default classic)"
+    )
     p.add_argument("--cell", choices=["rnn", "lstm", "gru"])
     p.add_argument("--hidden-size", type=int)
     p.add_argument("--num-layers", type=int)
@@ -79,11 +107,15 @@ def train_parser() -> Parser:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--optimizer", choices=["adagrad", "adam", "sgd"])
-    p.add_argument("--clip", type=float, help="gradient clip value (or max norm with --clip-mode norm)")
+    p.add_argument(
+        "--clip", type=float, help="gradient clip value (or max norm with --clip-mode norm)"
+    )
     p.add_argument("--clip-mode", choices=["value", "norm"])
     p.add_argument("--dropout", type=float)
     p.add_argument("--dtype", choices=["float64", "float32"])
-    p.add_argument("--val-fraction", type=float, help="held-out fraction at the end of the text (default 0.1)")
+    p.add_argument(
+        "--val-fraction", type=float, help="held-out fraction at the end of the text (default 0.1)"
+    )
     p.add_argument("--temperature", type=float, help="sampling temperature of the periodic samples")
     p.add_argument("--sample-length", type=int)
     p.add_argument("--sample-every", type=int, help="steps between periodic samples (0: never)")
@@ -92,14 +124,34 @@ def train_parser() -> Parser:
     limit.add_argument("--steps", type=int, help="stop after this many more steps")
     limit.add_argument("--minutes", type=float, help="stop after this many minutes of training")
     p.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
-    p.add_argument("--checkpoint", metavar="PATH", help="where to save (default RUN_DIR/latest.npz)")
-    p.add_argument("--run-dir", metavar="DIR", help="folder for checkpoints and logs (default runs/<corpus>)")
+    p.add_argument(
+        "--checkpoint", metavar="PATH", help="where to save (default RUN_DIR/latest.npz)"
+    )
+    p.add_argument(
+        "--run-dir", metavar="DIR", help="folder for checkpoints and logs (default runs/<corpus>)"
+    )
     p.add_argument("--log-jsonl", metavar="PATH", help="append metrics as JSON lines (headless)")
     p.add_argument("--encoding", help="text encoding of the corpus (default utf-8)")
-    p.add_argument("--keep-newlines", action="store_true", help="keep CRLF/CR line endings as they are")
-    p.add_argument("--corpus-dir", metavar="DIR", help="local folder with catalogue texts (or RNN_TUI_CORPUS_DIR)")
-    p.add_argument("--quiet", action="store_true", help="headless: print only the final line and errors")
-    p.add_argument("--threads", type=int, help="BLAS threads (default: 1 for small models, else all cores)")
+    p.add_argument(
+        "--keep-newlines", action="store_true", help="keep CRLF/CR line endings as they are"
+    )
+    p.add_argument(
+        "--corpus-dir",
+        metavar="DIR",
+        help="local folder with catalogue texts (or RNN_TUI_CORPUS_DIR)",
+    )
+    p.add_argument(
+        "--quiet", action="store_true", help="headless: print only the final line and errors"
+    )
+    p.add_argument(
+        "--autosave-seconds",
+        type=float,
+        default=120.0,
+        help="save a checkpoint this often while training (0: only at the end; default 120)",
+    )
+    p.add_argument(
+        "--threads", type=int, help="BLAS threads (default: 1 for small models, else all cores)"
+    )
     return p
 
 
@@ -108,7 +160,9 @@ def train_command(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
     _check_limits(args)
     if not args.headless and not (sys.stdout.isatty() and sys.stdin.isatty()):
-        raise UsageError("the dashboard needs an interactive terminal; add --headless to train in a script or pipe")
+        raise UsageError(
+            "the dashboard needs an interactive terminal; add --headless to train in a script or pipe"
+        )
     trainer, corpus_lines = build_trainer(args)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / _slug(trainer.corpus_name)
     checkpoint = Path(args.checkpoint) if args.checkpoint else run_dir / "latest.npz"
@@ -116,6 +170,7 @@ def train_command(argv: list[str]) -> int:
     if args.log_jsonl:
         _check_writable(Path(args.log_jsonl))
     trainer.checkpoint_path = checkpoint
+    trainer.autosave_seconds = args.autosave_seconds
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=blas_threads(trainer.config, args.threads), user_api="blas"):
@@ -141,11 +196,18 @@ def blas_threads(config: Config, requested: int | None) -> int:
     return (os.cpu_count() or 1) if work >= BLAS_THREADS_FROM else 1
 
 
-def run_dashboard(trainer: Trainer, corpus_lines: list[str], checkpoint: Path, run_dir: Path) -> int:
+def run_dashboard(
+    trainer: Trainer, corpus_lines: list[str], checkpoint: Path, run_dir: Path
+) -> int:
     """Open the Textual dashboard on an interactive terminal."""
     from tui.app import make_app  # imported late: headless runs and errors need no Textual
 
-    app = make_app(trainer, checkpoint_path=checkpoint, corpus_lines=corpus_lines, metrics_log=run_dir / "metrics.jsonl")
+    app = make_app(
+        trainer,
+        checkpoint_path=checkpoint,
+        corpus_lines=corpus_lines,
+        metrics_log=run_dir / "metrics.jsonl",
+    )
     message = app.run()
     if message:
         print(message)
@@ -157,13 +219,19 @@ def _check_limits(args: argparse.Namespace) -> None:
         raise UsageError(f"--steps must be at least 1 (got {args.steps})")
     if args.minutes is not None and not args.minutes > 0:
         raise UsageError(f"--minutes must be positive (got {args.minutes})")
+    if not args.autosave_seconds >= 0:
+        raise UsageError(f"--autosave-seconds must be 0 or more (got {args.autosave_seconds})")
 
 
 def build_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str]]:
     """A fresh or resumed Trainer from the parsed options, and the corpus x-ray lines."""
     from corpora import CorpusError, load_corpus, xray
 
-    overrides = {k: getattr(args, k) for k in (*MODEL_OPTIONS, *LIVE_OPTIONS) if getattr(args, k, None) is not None}
+    overrides = {
+        k: getattr(args, k)
+        for k in (*MODEL_OPTIONS, *LIVE_OPTIONS)
+        if getattr(args, k, None) is not None
+    }
     try:
         if args.resume:
             from engine.checkpoint import read_meta
@@ -172,18 +240,29 @@ def build_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str]]:
             fixed = sorted(set(overrides) - set(LIVE_HPARAMS))
             if fixed:
                 names = ", ".join("--" + f.replace("_", "-") for f in fixed)
-                raise UsageError(f"{names} cannot change when resuming (the checkpoint fixes the model); drop them or start a new run")
+                raise UsageError(
+                    f"{names} cannot change when resuming (the checkpoint fixes the model); "
+                    "drop them or start a new run"
+                )
             spec = args.corpus or meta.get("corpus_name") or None
             seq_length = int(meta.get("config", {}).get("seq_length", 25))
         else:
             config = preset(args.preset).replace(**overrides)
             spec, seq_length = args.corpus, config.seq_length
         progress = bool(args.headless and sys.stderr.isatty())
-        corpus = load_corpus(spec, encoding=args.encoding, keep_newlines=args.keep_newlines,
-                             corpus_dir=args.corpus_dir, min_length=seq_length + 2, progress=progress)
+        corpus = load_corpus(
+            spec,
+            encoding=args.encoding,
+            keep_newlines=args.keep_newlines,
+            corpus_dir=args.corpus_dir,
+            min_length=seq_length + 2,
+            progress=progress,
+        )
         name = _corpus_spec(spec, corpus)
         if args.resume:
-            trainer = Trainer.from_checkpoint(args.resume, corpus.text, corpus_name=name, corpus_sha256=corpus.sha256)
+            trainer = Trainer.from_checkpoint(
+                args.resume, corpus.text, corpus_name=name, corpus_sha256=corpus.sha256
+            )
             live = {k: v for k, v in overrides.items() if k in LIVE_HPARAMS}
             if live:
                 trainer.config = trainer.config.replace(**live)
@@ -219,10 +298,14 @@ def _check_writable(path: Path) -> None:
     import os
 
     if not os.access(parent, os.W_OK):
-        raise UsageError(f"cannot write {path}: {parent} is not writable; choose another --run-dir or --checkpoint")
+        raise UsageError(
+            f"cannot write {path}: {parent} is not writable; choose another --run-dir or --checkpoint"
+        )
 
 
-def run_headless(trainer: Trainer, args: argparse.Namespace, corpus_lines: list[str], checkpoint: Path) -> int:
+def run_headless(
+    trainer: Trainer, args: argparse.Namespace, corpus_lines: list[str], checkpoint: Path
+) -> int:
     """Train in this thread, print progress, save at the end and on Ctrl-C / SIGTERM / SIGHUP."""
     from engine.headless import HeadlessReporter
 
@@ -231,9 +314,11 @@ def run_headless(trainer: Trainer, args: argparse.Namespace, corpus_lines: list[
         for line in corpus_lines:
             print(line)
         d = trainer.describe()
-        print(f"model: {d['cell']} {d['num_layers']}x{d['hidden_size']}, {d['params']:,} parameters, "
-              f"batch {d['batch_size']} x {d['seq_length']} chars, {d['optimizer']}, {d['dtype']}; "
-              f"{d['train_chars']:,} training / {d['val_chars']:,} validation characters")
+        print(
+            f"model: {d['cell']} {d['num_layers']}x{d['hidden_size']}, {d['params']:,} parameters, "
+            f"batch {d['batch_size']} x {d['seq_length']} chars, {d['optimizer']}, {d['dtype']}; "
+            f"{d['train_chars']:,} training / {d['val_chars']:,} validation characters"
+        )
     log = open(args.log_jsonl, "a", encoding="utf-8") if args.log_jsonl else None  # noqa: SIM115
     reporter = HeadlessReporter(out, is_tty=out.isatty(), log=log, quiet=args.quiet)
     stop_signals = {}
@@ -255,9 +340,13 @@ def run_headless(trainer: Trainer, args: argparse.Namespace, corpus_lines: list[
     if log is not None:
         log.close()
     if reason == "diverged":
-        _error(reporter.failure.reason if reporter.failure else "training diverged")
+        _error(
+            divergence_advice(
+                trainer, reporter.failure.reason if reporter.failure else "training diverged"
+            )
+        )
         return EXIT_DIVERGED
-    result = trainer.try_save(checkpoint)
+    result = trainer.try_save()
     reporter(result)
     if hasattr(result, "error"):
         return 1
@@ -265,13 +354,28 @@ def run_headless(trainer: Trainer, args: argparse.Namespace, corpus_lines: list[
     return 0
 
 
+def divergence_advice(trainer: Trainer, reason: str) -> str:
+    """The divergence reason plus what to do: roll back with a lower rate, or start over."""
+    lower = f"{trainer.config.learning_rate / 10:g}"
+    latest = trainer.checkpoint_path
+    if latest is not None and latest.exists():
+        roll_back = f"rnn-tui --resume {latest} --learning-rate {lower} --headless"
+        return f"{reason}; nothing was saved; roll back with: {roll_back}"
+    return (
+        f"{reason}; nothing was saved; start again with a lower rate, e.g. --learning-rate {lower}"
+    )
+
+
 # -- sample --------------------------------------------------------------------------------------
+
 
 def sample_parser() -> Parser:
     """Options of `rnn-tui sample`."""
     p = Parser(prog="rnn-tui sample", description="Generate text from a checkpoint.")
     p.add_argument("checkpoint")
-    p.add_argument("--prime", help="seed character or phrase (default: a newline, or the first character)")
+    p.add_argument(
+        "--prime", help="seed character or phrase (default: a newline, or the first character)"
+    )
     p.add_argument("--length", type=int, default=500)
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--greedy", action="store_true", help="always pick the most likely character")
@@ -296,7 +400,9 @@ def sample_command(argv: list[str]) -> int:
         raise UsageError("--top-k and --seed must not be negative")
     try:
         model, params, vocab, _, _ = load_for_sampling(args.checkpoint)
-        prime = args.prime if args.prime is not None else ("\n" if "\n" in vocab else vocab.chars[0])
+        prime = (
+            args.prime if args.prime is not None else ("\n" if "\n" in vocab else vocab.chars[0])
+        )
         check_prime(prime, vocab)
     except (CheckpointError, VocabError) as exc:
         raise UsageError(str(exc)) from None
@@ -304,8 +410,17 @@ def sample_command(argv: list[str]) -> int:
     out = sys.stdout
     out.write(prime)
     try:
-        for ch in generate(model, params, vocab, prime, args.length, rng, temperature=args.temperature,
-                           greedy=args.greedy, top_k=args.top_k):
+        for ch in generate(
+            model,
+            params,
+            vocab,
+            prime,
+            args.length,
+            rng,
+            temperature=args.temperature,
+            greedy=args.greedy,
+            top_k=args.top_k,
+        ):
             out.write(ch)
             out.flush()
     except (KeyboardInterrupt, BrokenPipeError):
@@ -315,6 +430,7 @@ def sample_command(argv: list[str]) -> int:
 
 
 # -- corpora -------------------------------------------------------------------------------------
+
 
 def corpora_command(argv: list[str]) -> int:
     """List the catalogue and what is cached."""
