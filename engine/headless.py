@@ -86,8 +86,7 @@ class HeadlessReporter:
             return
         line = format_progress(s)
         if self.is_tty and not final:
-            self.out.write("\r" + line + "\x1b[K")
-            self.out.flush()
+            self._write("\r" + line + "\x1b[K")
             self._pending_cr = True
         else:
             self._print(line, force=final)
@@ -96,10 +95,19 @@ class HeadlessReporter:
         if self.quiet and not force and not text.startswith(("error", "saved")):
             return
         if self._pending_cr:
-            self.out.write("\n")
             self._pending_cr = False
-        self.out.write(text + "\n")
-        self.out.flush()
+            text = "\n" + text
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
+        """Write and flush; a closed terminal (dropped SSH link) silences output, never training."""
+        if self.out is None:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (OSError, ValueError):
+            self.out = None
 
 
 def snapshot_record(s: Snapshot) -> dict[str, Any]:
