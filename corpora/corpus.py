@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,32 +47,44 @@ class Corpus:
         return len(self.char_counts)
 
 
-def text_sha256(text: str) -> str:
-    """hashlib.sha256(text.encode("utf-8")).hexdigest(), computed in chunks to spare memory."""
+def text_sha256(text: str, on_chunk: Callable[[int], None] | None = None) -> str:
+    """hashlib.sha256(text.encode("utf-8")).hexdigest(), computed in chunks to spare memory.
+
+    `on_chunk`, if given, is called with the number of characters hashed after each chunk.
+    """
     digest = hashlib.sha256()
     # Slicing a str at any index is safe: strictly decoded text holds no lone surrogates,
     # so the chunks' UTF-8 encodings concatenate to the encoding of the whole.
     for start in range(0, len(text), _CHUNK_CHARS):
-        digest.update(text[start : start + _CHUNK_CHARS].encode("utf-8"))
+        chunk = text[start : start + _CHUNK_CHARS]
+        digest.update(chunk.encode("utf-8"))
+        if on_chunk is not None:
+            on_chunk(len(chunk))
     return digest.hexdigest()
 
 
-def count_chars(text: str) -> dict[str, int]:
-    """Distinct characters of `text` with their counts, sorted by character."""
+def count_chars(text: str, on_chunk: Callable[[int], None] | None = None) -> dict[str, int]:
+    """Distinct characters of `text` with their counts, sorted by character.
+
+    `on_chunk`, if given, is called with the number of characters counted after each chunk.
+    """
     if len(text) < _SMALL_TEXT:
+        if on_chunk is not None:
+            on_chunk(len(text))
         return dict(sorted(Counter(text).items()))
-    if text.isascii():
-        # One byte per character: a 128-bin histogram over the ASCII bytes.
-        totals = np.zeros(128, dtype=np.int64)
-        for start in range(0, len(text), _CHUNK_CHARS):
-            chunk = np.frombuffer(text[start : start + _CHUNK_CHARS].encode("ascii"), np.uint8)
-            totals += np.bincount(chunk, minlength=128)
-    else:
-        # A histogram over all code points (9 MB of int64): no sort, no per-character Python.
-        totals = np.zeros(_NUM_CODE_POINTS, dtype=np.int64)
-        for start in range(0, len(text), _CHUNK_CHARS):
-            encoded = text[start : start + _CHUNK_CHARS].encode("utf-32-le")
-            chunk = np.frombuffer(encoded, dtype=np.uint32)
-            totals[: int(chunk.max()) + 1] += np.bincount(chunk)
+    ascii_only = text.isascii()
+    # ASCII: a 128-bin histogram of one byte per character. Otherwise a histogram over all
+    # code points (9 MB of int64) of UTF-32 code units: no sort, no per-character Python.
+    totals = np.zeros(128 if ascii_only else _NUM_CODE_POINTS, dtype=np.int64)
+    for start in range(0, len(text), _CHUNK_CHARS):
+        piece = text[start : start + _CHUNK_CHARS]
+        if ascii_only:
+            codes = np.frombuffer(piece.encode("ascii"), dtype=np.uint8)
+        else:
+            codes = np.frombuffer(piece.encode("utf-32-le"), dtype=np.uint32)
+        counts = np.bincount(codes)
+        totals[: len(counts)] += counts
+        if on_chunk is not None:
+            on_chunk(len(piece))
     present = np.flatnonzero(totals)
     return {chr(int(cp)): int(totals[cp]) for cp in present}

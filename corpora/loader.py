@@ -1,0 +1,325 @@
+"""load_corpus: what the user names (a file, a directory, a catalogue name, or nothing for the
+built-in corpus) turned into a checked Corpus, or a one-line CorpusError saying what to do."""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import os
+from pathlib import Path
+
+from corpora.builtin import load_builtin
+from corpora.catalogue import (
+    CorpusSpec,
+    cache_file,
+    catalogue_names,
+    closest_names,
+    download_url,
+    find_spec,
+    local_file,
+)
+from corpora.corpus import Corpus, count_chars, text_sha256
+from corpora.decode import (
+    binary_reason,
+    check_encoding,
+    decode_bytes,
+    normalise_newlines,
+    resolve_codec,
+)
+from corpora.download import download
+from corpora.errors import CorpusError
+from corpora.files import list_directory, read_file
+from corpora.gutenberg import strip_gutenberg
+from corpora.progress import ProgressBar
+
+
+def load_corpus(
+    spec: str | os.PathLike[str] | None = None,
+    *,
+    encoding: str | None = None,
+    keep_newlines: bool = False,
+    corpus_dir: str | None = None,
+    min_length: int = 2,
+    progress: bool = False,
+) -> Corpus:
+    """The corpus named by `spec`: a file, a directory, a catalogue name, or None for python.
+
+    `min_length` is the shortest acceptable text in characters (callers pass seq_length + 1);
+    `corpus_dir` overrides RNN_TUI_CORPUS_DIR; `progress` allows rich progress bars on stderr.
+    """
+    if encoding is not None:
+        check_encoding(encoding)  # a typo in --encoding fails before any file is read
+    if spec is None:
+        return _long_enough(load_builtin(), "the built-in python corpus", min_length)
+    given = os.fspath(spec)
+    if not given.strip():
+        raise CorpusError(
+            "no corpus given (an empty name); pass a text file, a directory or a catalogue "
+            f"name: {', '.join(catalogue_names())}"
+        )
+    path = Path(given).expanduser()
+    options = {"encoding": encoding, "keep_newlines": keep_newlines, "progress": progress}
+    if _exists(path, given):
+        return _long_enough(_load_path(path, given, **options), repr(given), min_length)
+    named = find_spec(given) if isinstance(spec, str) else None
+    if named is None:
+        raise _not_found(given, path)
+    return _load_named(named, corpus_dir=corpus_dir, min_length=min_length, **options)
+
+
+def _exists(path: Path, given: str) -> bool:
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise CorpusError(
+            f"cannot read {given!r}: permission denied on a folder in its path; check the "
+            "folder permissions"
+        ) from None
+    except (OSError, ValueError):  # e.g. a name too long to be a path, or a NUL in it
+        return False
+    return True
+
+
+def _load_path(
+    path: Path, given: str, *, encoding: str | None, keep_newlines: bool, progress: bool
+) -> Corpus:
+    if path.is_dir():
+        return _load_directory(
+            path, encoding=encoding, keep_newlines=keep_newlines, progress=progress
+        )
+    return _load_file(
+        path,
+        repr(given),
+        name=path.name,
+        encoding=encoding,
+        keep_newlines=keep_newlines,
+        progress=progress,
+    )
+
+
+def _load_file(
+    path: Path,
+    label: str,
+    *,
+    name: str,
+    encoding: str | None,
+    keep_newlines: bool,
+    progress: bool,
+    gutenberg: bool = False,
+) -> Corpus:
+    """One file read, decoded and checked (all but the length check)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0  # read_file reports the problem
+    with _load_bar(name, size, progress) as bar:
+        data = read_file(path, label, bar)
+        size_bytes = len(data)
+        if not size_bytes:
+            raise CorpusError(
+                f"{label} is empty (0 bytes); pass a text file with something in it",
+                reason="empty file",
+            )
+        text = decode_bytes(data, label, encoding)
+        del data  # at most two copies of a large text are alive at any time
+        bar.advance(size_bytes // 2)
+        if gutenberg:
+            text = strip_gutenberg(text)
+        if not keep_newlines:
+            text = normalise_newlines(text)
+        bar.advance(size_bytes - size_bytes // 2)
+        source = str(path.resolve())
+        return _checked(text, label, name=name, source=source, size_bytes=size_bytes, bar=bar)
+
+
+def _load_bar(name: str, size: int, enabled: bool) -> ProgressBar:
+    """A bar over the four passes of loading: read, decode, count characters, hash.
+
+    Each pass is worth the file size in units, so the bar moves evenly.
+    """
+    return ProgressBar(f"loading {name}", 4 * size or None, enabled=enabled)
+
+
+def _load_directory(
+    root: Path, *, encoding: str | None, keep_newlines: bool, progress: bool
+) -> Corpus:
+    """Every text file below `root`, sorted by relative path, joined by newlines."""
+    root = root.resolve()
+    label = repr(f"{root}/")
+    listing = list_directory(root)
+    texts: list[str] = []
+    size_bytes = 0
+    binary = empty = 0
+    total = sum(file.size for file in listing.files)
+    with _load_bar(f"{root.name}/", total, progress) as bar:
+        for file in listing.files:
+            file_label = repr(f"{root.name}/{file.relpath}")
+            data = read_file(file.path, file_label, bar)
+            if not data:
+                empty += 1
+                continue
+            codec, _ = resolve_codec(data, encoding)
+            if binary_reason(data, codec):
+                binary += 1
+                bar.advance(3 * len(data))  # never decoded, counted or hashed
+                continue
+            text = decode_bytes(data, file_label, encoding)
+            texts.append(text if keep_newlines else normalise_newlines(text))
+            size_bytes += len(data)
+            bar.advance(len(data))
+        if not texts:
+            skipped = [
+                f"{n} {what}"
+                for n, what in ((binary, "binary"), (listing.hidden, "hidden"), (empty, "empty"))
+                if n
+            ]
+            found = f"skipped: {', '.join(skipped)}" if skipped else "it holds no files"
+            raise CorpusError(
+                f"directory {label} has no text files ({found}); pass a directory that holds "
+                "text files, or a single file",
+                reason="no text files",
+            )
+        text = "\n".join(texts)
+        del texts
+        return _checked(
+            text, label, name=f"{root.name}/", source=str(root), size_bytes=size_bytes, bar=bar
+        )
+
+
+def _load_named(
+    spec: CorpusSpec,
+    *,
+    corpus_dir: str | None,
+    min_length: int,
+    encoding: str | None,
+    keep_newlines: bool,
+    progress: bool,
+) -> Corpus:
+    """A catalogue corpus: built in, or from the local folder, the cache, or a download."""
+    url, cached = download_url(spec), cache_file(spec)
+    if url is None or cached is None:
+        return _long_enough(load_builtin(), "the built-in python corpus", min_length)
+    local = local_file(spec, corpus_dir)
+    if local is not None:
+        corpus = _load_file(
+            local,
+            repr(str(local)),
+            name=spec.name,
+            encoding=encoding,
+            keep_newlines=keep_newlines,
+            progress=progress,
+            gutenberg=spec.gutenberg,
+        )
+        return _long_enough(corpus, repr(str(local)), min_length)
+    if not cached.is_file():
+        download(url, cached, name=spec.name, progress=progress, gutenberg=spec.gutenberg)
+    try:
+        # The cache holds what download() wrote: UTF-8, licence already stripped.
+        corpus = _load_file(
+            cached,
+            repr(str(cached)),
+            name=spec.name,
+            encoding=None,
+            keep_newlines=keep_newlines,
+            progress=progress,
+        )
+    except CorpusError as err:
+        raise CorpusError(
+            f"the cached copy of {spec.name!r} is corrupt ({err.reason}); delete {cached} "
+            f"and run again to download a fresh copy"
+        ) from None
+    return _long_enough(corpus, f"{spec.name!r}", min_length)
+
+
+def _checked(
+    text: str,
+    label: str,
+    *,
+    name: str,
+    source: str,
+    size_bytes: int,
+    bar: ProgressBar | None = None,
+) -> Corpus:
+    """A Corpus for `text`, or CorpusError if there is nothing in it to learn from."""
+    if not text:
+        raise CorpusError(
+            f"{label} is empty (no characters after decoding); pass a text file with something "
+            "in it",
+            reason="no characters",
+        )
+    if text.isspace():
+        raise CorpusError(
+            f"{label} contains only whitespace ({len(text):,} characters); pass a file with "
+            "some text in it",
+            reason="only whitespace",
+        )
+    # Counting and hashing each move the bar by `size_bytes` units over the whole text.
+    on_chunk = None
+    if bar is not None:
+        units_per_char = size_bytes / len(text)
+
+        def on_chunk(chars: int) -> None:
+            bar.advance(round(chars * units_per_char))
+
+    counts = count_chars(text, on_chunk)
+    if len(counts) < 2:
+        (only,) = counts
+        raise CorpusError(
+            f"{label} has only one distinct character ({only!r}); a model needs at least two "
+            "distinct characters to learn anything",
+            reason="only one distinct character",
+        )
+    return Corpus(
+        text=text,
+        name=name,
+        source=source,
+        size_bytes=size_bytes,
+        char_counts=counts,
+        sha256=text_sha256(text, on_chunk),
+    )
+
+
+def _long_enough(corpus: Corpus, label: str, min_length: int) -> Corpus:
+    """`corpus` back, or CorpusError if it is shorter than one training window."""
+    if corpus.num_chars < min_length:
+        raise CorpusError(
+            f"{label} has {corpus.num_chars:,} characters, fewer than one training window "
+            f"({min_length:,} characters); use a longer text or a smaller --seq-length"
+        )
+    return corpus
+
+
+def _not_found(given: str, path: Path) -> CorpusError:
+    """The error for a name that is neither an existing path nor a catalogue name."""
+    names = ", ".join(catalogue_names())
+    looks_like_path = "/" in given or os.sep in given or bool(path.suffix)
+    suggestions = [repr(name) for name in closest_names(given)] if not looks_like_path else []
+    suggestions += [repr(str(found)) for found in _similar_files(path)]
+    did_you_mean = f"did you mean {' or '.join(suggestions)}? " if suggestions else ""
+    if looks_like_path:
+        folder = path.parent
+        where = "" if folder.is_dir() else f" (there is no folder {str(folder)!r})"
+        return CorpusError(
+            f"no such file or directory: {given!r}{where}; {did_you_mean}check the path, or "
+            f"name a corpus from the catalogue: {names}"
+        )
+    if did_you_mean:
+        return CorpusError(f"no file or corpus named {given!r}; {did_you_mean}Catalogue: {names}")
+    return CorpusError(
+        f"no file or corpus named {given!r}; pass a text file or a directory, or name a corpus "
+        f"from the catalogue: {names}"
+    )
+
+
+def _similar_files(path: Path, limit: int = 2000) -> list[Path]:
+    """Files beside `path` whose names look like a misspelling of it (at most one)."""
+    folder = path.parent
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in itertools.islice(entries, limit) if e.name[:1] != "."]
+    except OSError:
+        return []
+    found = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)
+    return [folder / name if str(folder) != "." else Path(name) for name in found]
