@@ -70,11 +70,6 @@ class CurveHistory:
         self._acc_count += 1
         if self._acc_count < self.stride:
             return
-        if self.size == self.capacity:
-            half = self.capacity // 2
-            self.points[:half] = self.points[: self.capacity].reshape(half, 2, 2).mean(axis=1)
-            self.size = half
-            self.stride *= 2
         self.points[self.size] = (
             self._acc_step / self._acc_count,
             self._acc_value / self._acc_count,
@@ -82,6 +77,12 @@ class CurveHistory:
         self.size += 1
         self._acc_step = self._acc_value = 0.0
         self._acc_count = 0
+        if self.size == self.capacity:
+            # merge neighbours right away, so every stored point averages `stride` raw points
+            half = self.capacity // 2
+            self.points[:half] = self.points[: self.capacity].reshape(half, 2, 2).mean(axis=1)
+            self.size = half
+            self.stride *= 2
 
     def array(self) -> np.ndarray:
         """The stored points (N, 2), a copy."""

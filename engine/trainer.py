@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from .checkpoint import CheckpointData, CheckpointError, load_checkpoint, read_meta, save_checkpoint
+from .checkpoint import (
+    CheckpointData,
+    CheckpointError,
+    check_arrays,
+    load_checkpoint,
+    read_meta,
+    save_checkpoint,
+)
 from .config import LIVE_HPARAMS, Config, ConfigError
 from .events import (
     CheckpointFailed,
@@ -120,7 +127,10 @@ class Trainer:
         self.grad_norm = 0.0
         self.clipped_fraction = 0.0
         self.last_hidden = np.zeros((config.seq_length, config.hidden_size))
-        self.last_chars = ""
+        self.last_inputs = np.zeros(
+            0, dtype=np.intp
+        )  # stream 0's last window (for the heatmap labels)
+        self.last_target = int(self.train_ids[0])  # the next character stream 0 reads
         self.last_checkpoint: str | None = None
         self.store: CheckpointStore | None = None
         self.checkpoint_path = checkpoint_path
@@ -202,6 +212,7 @@ class Trainer:
         self.recent_losses.append(loss_per_char)
         self.last_hidden = result.hidden[:, 0, :]
         self.last_inputs = inputs[:, 0]
+        self.last_target = int(targets[-1, 0])  # the next character stream 0 will read
         if cfg.val_every and self.step_count % cfg.val_every == 0 and len(self.val_ids) > 1:
             self.evaluate()
         return loss_per_char
@@ -251,12 +262,8 @@ class Trainer:
         return prime + generated
 
     def periodic_sample(self) -> SampleReady:
-        """The classic every-N-steps sample: from the last input character and the live state (copied)."""
-        seed = (
-            self.vocab.chars[int(self.last_inputs[-1])]
-            if self.step_count
-            else self.vocab.chars[int(self.train_ids[0])]
-        )
+        """The classic every-N-steps sample: the live state (copied) fed the next character, as the video does."""
+        seed = self.vocab.chars[self.last_target]
         text = self.sample(seed, from_training_state=True)[len(seed) :]
         self.samples.append((self.step_count, text))
         return SampleReady(text=text, seed=seed, step=self.step_count, requested=False)
@@ -586,8 +593,9 @@ class Trainer:
             "samples": [list(s) for s in self.samples],
             "hparam_change_steps": self.hparam_change_steps,
             "sample_requests": self._sample_requests,
-            "last_inputs": [int(i) for i in getattr(self, "last_inputs", [])],
-            "probe_loss": self._probe_loss(),
+            "last_inputs": [int(i) for i in self.last_inputs],
+            "last_target": self.last_target,
+            "probe_loss": self._sane_probe_loss(),
         }
         arrays = {f"param/{k}": v for k, v in self.params.items()}
         arrays.update({f"opt/{k}": v for k, v in self.optimizer.state_dict().items()})
@@ -603,6 +611,21 @@ class Trainer:
         loss, _ = self.model.loss(
             self.params, ids[:-1, None], ids[1:, None], self.model.initial_state(1)
         )
+        return loss
+
+    def _sane_probe_loss(self) -> float:
+        """The probe loss, or CheckpointError if it shows the weights have diverged: never save garbage.
+
+        A step can leave wrecked weights that only the next step's loss would reveal; an autosave
+        in between would otherwise become the "last good checkpoint" a rollback restores.
+        """
+        loss = self._probe_loss()
+        per_char = loss / max(1, min(PROBE_CHARS, len(self.train_ids) - 1))
+        if not per_char <= DIVERGENCE_FACTOR * self.uniform_loss:  # NaN fails this too
+            raise CheckpointError(
+                f"the weights have diverged (loss {per_char:.3g} nats/char on the start of the text), "
+                "so nothing was saved; the last good checkpoint is unchanged"
+            )
         return loss
 
     @classmethod
@@ -638,14 +661,21 @@ class Trainer:
                 f"this text has characters the checkpoint's model never saw "
                 f"({', '.join(map(repr, missing[:5]))}); resume on the original corpus"
             )
-        trainer = cls(
-            config,
-            text,
-            corpus_name=corpus_name or meta.get("corpus_name", ""),
-            corpus_sha256=sha,
-            vocab=vocab,
-            checkpoint_path=checkpoint_path,
-        )
+        try:
+            # names, shapes and sizes first: absurd settings must fail before the trainer allocates
+            check_arrays(path, checkpoint_layout(config, len(vocab), meta))
+            trainer = cls(
+                config,
+                text,
+                corpus_name=corpus_name or meta.get("corpus_name", ""),
+                corpus_sha256=sha,
+                vocab=vocab,
+                checkpoint_path=checkpoint_path,
+            )
+        except ValueError as exc:  # a bad curve size, or a text too short for the saved batch
+            raise CheckpointError(
+                f"checkpoint {path} is unusable: {exc}; use another checkpoint"
+            ) from None
         try:
             expected = trainer.expected_arrays(meta)
         except ValueError as exc:
@@ -655,11 +685,11 @@ class Trainer:
         data = load_checkpoint(path, expected)
         trainer.restore(data)
         probe = meta.get("probe_loss")
-        if (
-            sha == meta.get("corpus_sha256")
-            and isinstance(probe, (int, float))
-            and not math.isclose(trainer._probe_loss(), probe, rel_tol=1e-9, abs_tol=1e-12)
-        ):
+        # a missing stored loss fails the check too: every checkpoint carries one
+        reproduced = isinstance(probe, (int, float)) and math.isclose(
+            trainer._probe_loss(), probe, rel_tol=1e-9, abs_tol=1e-12
+        )
+        if sha == meta.get("corpus_sha256") and not reproduced:
             raise CheckpointError(
                 f"checkpoint {path} failed its consistency check (the weights do not reproduce their "
                 "stored loss); use an earlier checkpoint"
@@ -699,12 +729,15 @@ class Trainer:
             self.hparam_change_steps = [int(s) for s in meta["hparam_change_steps"]]
             self._sample_requests = int(meta["sample_requests"])
             self.last_inputs = np.array(meta["last_inputs"], dtype=np.intp)
+            self.last_target = int(meta["last_target"])
+            if not 0 <= self.last_target < len(self.vocab):
+                raise ValueError("last_target out of range")
             if self.last_inputs.size and (
                 self.last_inputs.max() >= len(self.vocab) or self.last_inputs.min() < 0
             ):
                 raise ValueError("last_inputs out of range")
             self.last_hidden = arrays["hist/hidden"]
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:  # int(inf), huge RNG ints
             raise CheckpointError(
                 f"checkpoint is unusable: its metadata is incomplete ({exc}); use another checkpoint"
             ) from None

@@ -1,0 +1,66 @@
+"""Shared fixtures: the corpora that live beside the repository (../shared/corpora) and small texts."""
+
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# In CI the repository is a fresh clone next to `shared/`, so the corpora are ../shared/corpora.
+CORPORA_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+# `import engine` works however pytest is started (python -m pytest, plain pytest, from a subfolder).
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def _read_corpus(name: str) -> str:
+    path = CORPORA_DIR / name
+    if not path.is_file():
+        pytest.skip(f"corpus {path} is absent (expected the shared corpora at ../shared/corpora beside the repo)")
+    return path.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def corpora_dir() -> Path:
+    """The folder of shared corpora (skips the test when it is missing)."""
+    if not CORPORA_DIR.is_dir():
+        pytest.skip(f"shared corpora folder {CORPORA_DIR} is absent")
+    return CORPORA_DIR
+
+
+@pytest.fixture(scope="session")
+def kafka_text() -> str:
+    """The full text of kafka.txt, the classic model's golden-value corpus."""
+    return _read_corpus("kafka.txt")
+
+
+SENTENCES = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Pack my box with five dozen liquor jugs!",
+    "How vexingly quick daft zebras jump;",
+    "Sphinx of black quartz, judge my vow.",
+    "The five boxing wizards jump quickly?",
+    "Jackdaws love my big sphinx of quartz: 1, 2, 3.",
+)
+
+
+def make_text(chars: int, seed: int = 1234) -> str:
+    """A deterministic pseudo-English text of exactly `chars` characters (no corpus needed)."""
+    rng = random.Random(seed)
+    parts: list[str] = []
+    size = 0
+    while size < chars:
+        part = rng.choice(SENTENCES) + ("\n" if rng.random() < 0.2 else " ")
+        parts.append(part)
+        size += len(part)
+    return "".join(parts)[:chars]
+
+
+@pytest.fixture(scope="session")
+def small_text() -> str:
+    """6,000 characters of pangrams: a few epochs of a tiny model in no time, no corpus needed."""
+    return make_text(6000)
