@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="text file (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per side (default 5)")
     parser.add_argument("--iterations", type=int, default=300, help="training iterations per repeat (default 300)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads for both sides (default 1, what `rnn-tui` picks for this model)")
     args = parser.parse_args(argv)
     if not args.corpus.is_file():
         parser.error(f"corpus {args.corpus} not found; pass --corpus PATH")
@@ -86,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus      {args.corpus} ({len(text):,} chars, vocab {len(trainer.vocab)})")
     print(f"config      classic: rnn, B={config.batch_size}, {config.dtype}, hidden {config.hidden_size}, "
           f"seq {config.seq_length}, {config.optimizer} lr {config.learning_rate}")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=args.threads, user_api="blas")  # the same for engine and reference
     print(f"python      {platform.python_version()}, numpy {np.__version__}, BLAS threads: {blas_threads()}")
     now = datetime.datetime.now().isoformat(timespec="seconds")
     print(f"machine     {platform.machine()}, {os.cpu_count()} CPUs; {now}")

@@ -111,7 +111,7 @@ class CharModel:
         With `grads_out` (from new_grads) the gradients are written into those arrays and returned.
         """
         T, B = inputs.shape
-        V, H = self.vocab_size, self.hidden_size
+        H = self.hidden_size
         p = self.config.dropout if (dropout_rng is not None and self.num_layers > 1) else 0.0
         caches = []
         new_state = np.empty_like(state)
@@ -151,32 +151,30 @@ class CharModel:
         dy[rows, flat_targets] -= 1.0
         if B > 1:
             dy /= B
-        grads: dict[str, np.ndarray] = {}
-        grads["dWhy"] = dy.T @ top.reshape(-1, H)  # (V, H)
-        grads["dby"] = dy.sum(axis=0)  # (V,)
+        # gradients go straight into grads_out's arrays when given (no copies), else new ones
+        grads = grads_out if grads_out is not None else self.new_grads()
+        np.matmul(dy.T, top.reshape(-1, H), out=grads["dWhy"])  # (V, H)
+        dy.sum(axis=0, out=grads["dby"])  # (V,)
         dhs = (dy @ params["Why"]).reshape(T, B, H)  # (T, B, H) gradient into the top layer
         for layer in range(self.num_layers - 1, -1, -1):
             cell = self.cells[layer]
             wx, wh, b = self.layer_names(layer)
             cache, layer_input = caches[layer]
-            dxproj, grads["d" + wh] = cell.backward(dhs, cache, params[wh])
+            dxproj, dWh = cell.backward(dhs, cache, params[wh])
+            np.copyto(grads["d" + wh], dWh)
             G = dxproj.shape[2]
             flat = dxproj.reshape(-1, G)
-            grads["d" + b] = flat.sum(axis=0)
+            flat.sum(axis=0, out=grads["d" + b])
             if layer == 0:
-                # scatter-add rows into the columns of Wxh the inputs selected
-                dWx_T = np.zeros((V, G), dtype=self.dtype)
-                np.add.at(dWx_T, inputs.reshape(-1), flat)
-                grads["d" + wx] = dWx_T.T
+                # scatter-add rows into the columns of Wxh the inputs selected (a one-hot matmul's result)
+                dWx = grads["d" + wx]  # (G*H, V)
+                dWx.fill(0.0)
+                np.add.at(dWx.T, inputs.reshape(-1), flat)
             else:
-                grads["d" + wx] = flat.T @ layer_input.reshape(-1, H)
+                np.matmul(flat.T, layer_input.reshape(-1, H), out=grads["d" + wx])
                 dhs = (flat @ params[wx]).reshape(T, B, H)
                 if masks[layer] is not None:
                     dhs *= masks[layer]
-        if grads_out is not None:
-            for k, g in grads.items():
-                np.copyto(grads_out[k], g)
-            grads = grads_out
         return ForwardResult(loss=loss, grads=grads, state=new_state, hidden=top)
 
     def loss(
