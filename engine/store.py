@@ -13,7 +13,13 @@ import os
 import re
 from pathlib import Path
 
-from .checkpoint import CheckpointData, read_meta, save_checkpoint
+from .checkpoint import (
+    CheckpointData,
+    CheckpointError,
+    read_meta,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 
 
 class CheckpointStore:
@@ -41,13 +47,21 @@ class CheckpointStore:
         """Write `data` as the latest checkpoint, keep the previous one, prune, update the best."""
         step = int(data.meta.get("step", 0))
         previous_step = _step_of(self.latest)
+        linked = None
         if previous_step is not None and previous_step != step:
             # keep the file we are about to replace under its step number (a link: no copy)
             kept = self.latest.with_name(f"{self.latest.stem}-step{previous_step}.npz")
             with contextlib.suppress(OSError):
                 if not kept.exists():
                     os.link(self.latest, kept)
-        save_checkpoint(self.latest, data)
+                    linked = kept
+        try:
+            save_checkpoint(self.latest, data)
+        except CheckpointError:
+            if linked is not None:  # a failed save leaves the folder exactly as it was
+                with contextlib.suppress(OSError):
+                    linked.unlink()
+            raise
         for stale in self.older()[self.keep - 1 :]:
             with contextlib.suppress(OSError):
                 stale.unlink()
@@ -55,6 +69,7 @@ class CheckpointStore:
         if isinstance(val, (int, float)) and (self._best_loss() is None or val < self._best_loss()):
             self._link_as_best()
             self.best_val = float(val)
+        remove_stale_temporaries(self.best)  # left by a process killed while linking
         return self.latest
 
     def _best_loss(self) -> float | None:

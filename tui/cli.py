@@ -11,13 +11,23 @@ Every bad argument or input ends in one line on stderr and exit status 2, before
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+import shlex
 import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from engine import CheckpointError, Config, ConfigError, Trainer, VocabError, preset
+from engine import (
+    CheckpointError,
+    CheckpointFailed,
+    Config,
+    ConfigError,
+    Trainer,
+    VocabError,
+    preset,
+)
 from engine.config import LIVE_HPARAMS, PRESETS
 from engine.streams import StreamError
 
@@ -77,10 +87,67 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         _error(str(exc))
         return EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C while loading or downloading, before training started
+        _error("interrupted before training started; nothing was saved")
+        return 130
 
 
-def _error(message: str) -> None:
-    print(f"rnn-tui: error: {message}", file=sys.stderr)
+def _error(message: str, kind: str = "error") -> None:
+    """One line on stderr; a terminal that has gone away (dropped SSH link) is not an error."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"rnn-tui: {kind}: {message}", file=sys.stderr, flush=True)
+
+
+class TolerantStream:
+    """A text stream whose first write error (a closed terminal, a full disk) silences it for good.
+
+    Training must never stop because its output cannot be shown or logged: `on_error` is told
+    once, then writes are dropped.
+    """
+
+    def __init__(self, stream: Any, on_error: Any = None):
+        self.stream = stream
+        self.on_error = on_error
+        self.failed: OSError | ValueError | None = None
+
+    def write(self, text: str) -> int:
+        if self.failed is None:
+            try:
+                self.stream.write(text)
+            except (OSError, ValueError) as exc:
+                self._fail(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failed is None:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError) as exc:
+                self._fail(exc)
+
+    def isatty(self) -> bool:
+        try:
+            return self.stream.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        except (OSError, ValueError) as exc:
+            if self.failed is None:
+                self._fail(exc)
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, errors, ...: as the wrapped stream
+        return getattr(self.stream, name)
+
+    def _fail(self, exc: OSError | ValueError) -> None:
+        self.failed = exc
+        if self.on_error is not None:
+            self.on_error(exc)
 
 
 # -- train ---------------------------------------------------------------------------------------
@@ -128,7 +195,9 @@ def train_parser() -> Parser:
         "--checkpoint", metavar="PATH", help="where to save (default RUN_DIR/latest.npz)"
     )
     p.add_argument(
-        "--run-dir", metavar="DIR", help="folder for checkpoints and logs (default runs/<corpus>)"
+        "--run-dir",
+        metavar="DIR",
+        help="folder for checkpoints and logs (default runs/<corpus>, or the --resume file's folder)",
     )
     p.add_argument("--log-jsonl", metavar="PATH", help="append metrics as JSON lines (headless)")
     p.add_argument("--encoding", help="text encoding of the corpus (default utf-8)")
@@ -164,7 +233,12 @@ def train_command(argv: list[str]) -> int:
             "the dashboard needs an interactive terminal; add --headless to train in a script or pipe"
         )
     trainer, corpus_lines = build_trainer(args)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / _slug(trainer.corpus_name)
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    elif args.resume:  # a resumed run keeps saving beside the checkpoint it came from
+        run_dir = Path(args.resume).parent
+    else:
+        run_dir = Path("runs") / _slug(trainer.corpus_name)
     checkpoint = Path(args.checkpoint) if args.checkpoint else run_dir / "latest.npz"
     _check_writable(checkpoint)
     if args.log_jsonl:
@@ -202,15 +276,25 @@ def run_dashboard(
     """Open the Textual dashboard on an interactive terminal."""
     from tui.app import make_app  # imported late: headless runs and errors need no Textual
 
-    app = make_app(
-        trainer,
-        checkpoint_path=checkpoint,
-        corpus_lines=corpus_lines,
-        metrics_log=run_dir / "metrics.jsonl",
-    )
-    message = app.run()
+    # Textual draws on sys.__stderr__ from a writer thread that dies on the first failed write;
+    # after a dropped SSH link the app would then block forever on its full queue (possibly before
+    # saving). Writes to a terminal that has gone away are dropped instead, so quitting completes.
+    terminal = sys.__stderr__
+    sys.__stderr__ = TolerantStream(terminal)
+    try:
+        app = make_app(
+            trainer,
+            checkpoint_path=checkpoint,
+            corpus_lines=corpus_lines,
+            metrics_log=run_dir / "metrics.jsonl",
+        )
+        message = app.run()
+    finally:
+        sys.__stderr__ = terminal
     if message:
-        print(message)
+        out = TolerantStream(sys.stdout)
+        out.write(message + "\n")
+        out.flush()
     return EXIT_DIVERGED if trainer.status == "diverged" else 0
 
 
@@ -309,60 +393,92 @@ def run_headless(
     """Train in this thread, print progress, save at the end and on Ctrl-C / SIGTERM / SIGHUP."""
     from engine.headless import HeadlessReporter
 
-    out = sys.stdout
+    # A dropped SSH link or a closed pipe silences the output; it never stops training or saving.
+    out = TolerantStream(sys.stdout)
     if not args.quiet:
         for line in corpus_lines:
-            print(line)
+            out.write(line + "\n")
         d = trainer.describe()
-        print(
+        out.write(
             f"model: {d['cell']} {d['num_layers']}x{d['hidden_size']}, {d['params']:,} parameters, "
             f"batch {d['batch_size']} x {d['seq_length']} chars, {d['optimizer']}, {d['dtype']}; "
-            f"{d['train_chars']:,} training / {d['val_chars']:,} validation characters"
+            f"{d['train_chars']:,} training / {d['val_chars']:,} validation characters\n"
         )
-    log = open(args.log_jsonl, "a", encoding="utf-8") if args.log_jsonl else None  # noqa: SIM115
+        out.flush()
+    log = None
+    if args.log_jsonl:
+        try:
+            handle = open(args.log_jsonl, "a", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.log_jsonl}: {exc.strerror or exc}") from None
+
+        def log_failed(exc: Exception) -> None:
+            why = getattr(exc, "strerror", None) or exc
+            _error(f"cannot write {args.log_jsonl} ({why}); training goes on without it", "warning")
+
+        log = TolerantStream(handle, log_failed)
     reporter = HeadlessReporter(out, is_tty=out.isatty(), log=log, quiet=args.quiet)
-    stop_signals = {}
+
+    def publish(event: Any) -> None:
+        if isinstance(event, CheckpointFailed):
+            # A full or read-only disk: say so and keep training. A save refused because the
+            # weights have diverged is not reported: the divergence line follows at once.
+            if "diverged" not in event.error:
+                _error(event.error)
+        else:
+            reporter(event)
 
     def request_stop(signum: int, frame: Any) -> None:
         trainer.stop()
 
+    # The handlers stay until the final checkpoint is written: a second SIGHUP or SIGTERM (the
+    # shell passing on a hang-up, say) must not kill the process in the middle of that save.
+    stop_signals = {}
     for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             stop_signals[sig] = signal.signal(sig, request_stop)
     try:
         max_steps = trainer.step_count + args.steps if args.steps else None
         max_seconds = args.minutes * 60 if args.minutes else None
-        reason = trainer.run(reporter, max_steps=max_steps, max_seconds=max_seconds)
+        reason = trainer.run(publish, max_steps=max_steps, max_seconds=max_seconds)
+        reporter.finish()
+        if reason == "diverged":
+            failure = reporter.failure.reason if reporter.failure else "training diverged"
+            _error(divergence_advice(trainer, failure))
+            return EXIT_DIVERGED
+        result = trainer.try_save()
+        if isinstance(result, CheckpointFailed):
+            _error(result.error)
+            return 1
+        reporter(result)
+        resume = f"rnn-tui --resume {shlex.quote(str(checkpoint))} --headless"
+        out.write(f"resume with: {resume}\n")
+        out.flush()
+        return 0
     finally:
         for sig, handler in stop_signals.items():
             signal.signal(sig, handler)
-    reporter.finish()
-    if log is not None:
-        log.close()
-    if reason == "diverged":
-        _error(
-            divergence_advice(
-                trainer, reporter.failure.reason if reporter.failure else "training diverged"
-            )
-        )
-        return EXIT_DIVERGED
-    result = trainer.try_save()
-    reporter(result)
-    if hasattr(result, "error"):
-        return 1
-    print(f"resume with: rnn-tui --resume {checkpoint}{' --headless' if args.headless else ''}")
-    return 0
+        if log is not None:
+            log.close()
 
 
 def divergence_advice(trainer: Trainer, reason: str) -> str:
     """The divergence reason plus what to do: roll back with a lower rate, or start over."""
-    lower = f"{trainer.config.learning_rate / 10:g}"
+    rate = trainer.config.learning_rate / 10
     latest = trainer.checkpoint_path
     if latest is not None and latest.exists():
-        roll_back = f"rnn-tui --resume {latest} --learning-rate {lower} --headless"
-        return f"{reason}; nothing was saved; roll back with: {roll_back}"
+        # not above the rate the good checkpoint was trained with (the user may have raised it)
+        with contextlib.suppress(CheckpointError, KeyError, TypeError, ValueError):
+            from engine.checkpoint import read_meta
+
+            rate = min(rate, float(read_meta(latest)["config"]["learning_rate"]))
+        lower = f"{rate:g}"
+        roll_back = (
+            f"rnn-tui --resume {shlex.quote(str(latest))} --learning-rate {lower} --headless"
+        )
+        return f"{reason}; the diverged weights were not saved; roll back with: {roll_back}"
     return (
-        f"{reason}; nothing was saved; start again with a lower rate, e.g. --learning-rate {lower}"
+        f"{reason}; nothing was saved; start again with a lower rate, e.g. --learning-rate {rate:g}"
     )
 
 
@@ -424,7 +540,7 @@ def sample_command(argv: list[str]) -> int:
             out.write(ch)
             out.flush()
     except (KeyboardInterrupt, BrokenPipeError):
-        pass
+        return 0
     out.write("\n")
     return 0
 
@@ -445,7 +561,24 @@ def corpora_command(argv: list[str]) -> int:
 
 def run() -> None:
     """Console-script wrapper: exit with main()'s status."""
-    sys.exit(main())
+    status = main()
+    _settle_output()
+    sys.exit(status)
+
+
+def _settle_output() -> None:
+    """Flush stdout and stderr now; if the reader has gone (a closed pipe, a dropped terminal),
+    point them at /dev/null so the interpreter's own final flush cannot fail with a traceback."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, stream.fileno())
+                os.close(devnull)
 
 
 if __name__ == "__main__":

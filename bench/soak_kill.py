@@ -1,0 +1,151 @@
+"""Soak test: kill -9 a headless run again and again; measure how much training each kill loses.
+
+Each round resumes from the newest checkpoint (the first starts fresh), trains with
+`--autosave-seconds S`, and is killed with SIGKILL at a random moment 0.2 .. 0.2 + 3 S seconds
+after it started. After each kill every checkpoint in the run folder must load, the newest must
+pass `Trainer.from_checkpoint` (probe-loss check included) and its step must not go backwards.
+The training lost to a kill is the time from the newest checkpoint's write (or the start of
+training, if later) to the kill: it must stay below S + 0.5 s.
+
+    python bench/soak_kill.py                          # 50 kills, autosave every 0.5 s
+    python bench/soak_kill.py --kills 200 --autosave 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import Trainer
+from engine.checkpoint import read_meta
+from engine.trainer import load_for_sampling
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMP = re.compile(r"^\.latest(-best)?\.npz\.(\d+)\.tmp$")
+
+
+def corpus_text(chars: int = 20_000, seed: int = 3) -> str:
+    words = ["the", "cat", "sat", "on", "a", "mat;", "and", "dog", "ran", "far", "away!", "\n"]
+    rng = random.Random(seed)
+    return " ".join(rng.choice(words) for _ in range(chars))[:chars]
+
+
+def watch(proc: subprocess.Popen, training: list[float]) -> None:
+    """Note when the run starts training (its first progress line), then drain its output."""
+    for line in proc.stdout:
+        if not training and line.startswith("step"):
+            training.append(time.time())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--autosave", type=float, default=0.5, help="seconds between autosaves")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    rng = random.Random(args.seed)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RNN_TUI_")}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    problems: list[str] = []
+    lost: list[float] = []
+    mid_save = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        corpus = folder / "corpus.txt"
+        text = corpus_text()
+        corpus.write_text(text, encoding="utf-8")
+        run = folder / "run"
+        latest = run / "latest.npz"
+        last_step = -1
+        started = time.perf_counter()
+        for i in range(args.kills):
+            if latest.exists():
+                what = ["--resume", str(latest)]
+            else:
+                what = [str(corpus), "--hidden-size", "32", "--seq-length", "16"]
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tui.cli",
+                    "train",
+                    *what,
+                    "--headless",
+                    "--run-dir",
+                    str(run),
+                    "--autosave-seconds",
+                    str(args.autosave),
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            )
+            training: list[float] = []  # when the run printed its first progress line
+            reader = threading.Thread(target=watch, args=(proc, training), daemon=True)
+            reader.start()
+            time.sleep(rng.uniform(0.2, 0.2 + 3 * args.autosave))
+            if proc.poll() is not None:
+                problems.append(f"round {i}: the run ended by itself with status {proc.returncode}")
+                continue
+            proc.send_signal(signal.SIGKILL)
+            killed_at = time.time()
+            proc.wait()
+            leftovers = (
+                [p.name for p in run.iterdir() if TEMP.match(p.name)] if run.exists() else []
+            )
+            mid_save += any(
+                n.startswith(".latest.npz.") and n.endswith(f".{proc.pid}.tmp") for n in leftovers
+            )
+            if not latest.exists():
+                continue
+            try:
+                for path in run.glob("*.npz"):
+                    load_for_sampling(path)
+                trainer = Trainer.from_checkpoint(latest, text)
+            except Exception as exc:  # anything at all is a finding here
+                problems.append(f"round {i}: {type(exc).__name__}: {exc}")
+                continue
+            meta = read_meta(latest)
+            if trainer.step_count != meta["step"] or meta["step"] < last_step:
+                problems.append(f"round {i}: step {meta['step']} after {last_step}")
+            last_step = meta["step"]
+            # work lost: training this process did after its last save (0 if it never trained)
+            if training:
+                lost.append(max(0.0, killed_at - max(latest.stat().st_mtime, training[0])))
+        elapsed = time.perf_counter() - started
+    over = [x for x in lost if x > args.autosave + 0.5]
+    print(
+        f"{args.kills} kills in {elapsed:.0f} s, autosave every {args.autosave:g} s; "
+        f"{mid_save} landed while a checkpoint was being written; final step {last_step:,}"
+    )
+    if lost:
+        print(
+            f"training lost per kill (kill time - the later of the newest checkpoint and the "
+            f"start of training): median {sorted(lost)[len(lost) // 2]:.2f} s, max {max(lost):.2f} s"
+        )
+    problems += [f"{len(over)} kills lost more than autosave + 0.5 s"] if over else []
+    for line in problems[:20]:
+        print("PROBLEM: " + line)
+    if problems:
+        return 1
+    print(
+        "OK: every checkpoint loaded after every kill, the step never went backwards, and no "
+        "kill lost more than the autosave interval + 0.5 s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,554 @@
+"""Every bad input to the `rnn-tui` command ends in one line on stderr and exit status 2.
+
+Table-driven: each case runs the real command in a subprocess (cwd = a scratch folder holding
+the fixture files) and checks the exit status, that stderr is exactly one line starting with
+`rnn-tui: error:`, that it says the right thing, that there is no traceback and nothing on
+stdout, and that no file or folder in the scratch tree was created, modified or deleted.
+
+The cases run concurrently (a few at a time) in one fixture, then each case is its own test.
+`python tests/test_cli_bad_inputs.py` prints the table of cases and messages as Markdown
+(that is how docs/reliability.md's table was made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from engine import Config, Trainer  # noqa: E402
+from engine.checkpoint import FORMAT_VERSION  # noqa: E402
+
+NO_NETWORK = "http://127.0.0.1:9/kafka.txt"  # the discard port: a download fails at once
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad invocation: the arguments, extra environment, and words the message must contain."""
+
+    id: str
+    argv: tuple[str, ...]
+    expect: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    what: str = ""  # what the user did, for the docs table
+
+
+T = ("train", "--headless", "--steps", "5")  # a headless run that would be short if it started
+
+CASES = [
+    # -- the corpus ------------------------------------------------------------------------
+    Case(
+        "missing-file",
+        ("train", "nope.txt", "--headless"),
+        ("no such file", "nope.txt"),
+        what="a corpus file that does not exist",
+    ),
+    Case(
+        "folder-without-text",
+        ("train", "blobs", "--headless"),
+        ("no text files",),
+        what="a folder holding only binary files",
+    ),
+    Case("empty-file", ("train", "empty.txt", "--headless"), ("empty",), what="an empty file"),
+    Case(
+        "whitespace-only",
+        ("train", "spaces.txt", "--headless"),
+        ("only whitespace",),
+        what="a file of spaces and newlines",
+    ),
+    Case(
+        "one-distinct-char",
+        ("train", "aaaa.txt", "--headless"),
+        ("one distinct character",),
+        what="a file of one repeated character",
+    ),
+    Case("binary-file", ("train", "image.png", "--headless"), ("binary",), what="a binary file"),
+    Case(
+        "invalid-utf8",
+        ("train", "latin1.txt", "--headless"),
+        ("not valid UTF-8", "--encoding"),
+        what="Latin-1 bytes read as UTF-8",
+    ),
+    Case(
+        "unknown-encoding",
+        (*T, "corpus.txt", "--encoding", "klingon"),
+        ("klingon",),
+        what="`--encoding klingon`",
+    ),
+    Case(
+        "unknown-catalogue-name",
+        ("train", "kafak", "--headless"),
+        ("kafka",),
+        what="a misspelt catalogue name",
+    ),
+    Case(
+        "text-too-short-for-batch",
+        (*T, "short.txt", "--batch-size", "64"),
+        ("too few", "batch_size"),
+        what="a 300-character text with `--batch-size 64`",
+    ),
+    # -- option values ------------------------------------------------------------------------
+    Case(
+        "hidden-size-0",
+        (*T, "corpus.txt", "--hidden-size", "0"),
+        ("hidden_size",),
+        what="`--hidden-size 0`",
+    ),
+    Case(
+        "hidden-size-negative",
+        (*T, "corpus.txt", "--hidden-size", "-5"),
+        ("hidden_size",),
+        what="`--hidden-size -5`",
+    ),
+    Case(
+        "hidden-size-not-a-number",
+        (*T, "corpus.txt", "--hidden-size", "abc"),
+        ("--hidden-size", "abc"),
+        what="`--hidden-size abc`",
+    ),
+    Case(
+        "learning-rate-negative",
+        (*T, "corpus.txt", "--learning-rate", "-1"),
+        ("learning_rate",),
+        what="`--learning-rate -1`",
+    ),
+    Case(
+        "learning-rate-nan",
+        (*T, "corpus.txt", "--learning-rate", "nan"),
+        ("learning_rate",),
+        what="`--learning-rate nan`",
+    ),
+    Case(
+        "learning-rate-inf",
+        (*T, "corpus.txt", "--learning-rate", "inf"),
+        ("learning_rate",),
+        what="`--learning-rate inf`",
+    ),
+    Case(
+        "seq-length-0",
+        (*T, "corpus.txt", "--seq-length", "0"),
+        ("seq_length",),
+        what="`--seq-length 0`",
+    ),
+    Case(
+        "batch-size-0",
+        (*T, "corpus.txt", "--batch-size", "0"),
+        ("batch_size",),
+        what="`--batch-size 0`",
+    ),
+    Case(
+        "steps-0",
+        ("train", "corpus.txt", "--headless", "--steps", "0"),
+        ("--steps",),
+        what="`--steps 0`",
+    ),
+    Case(
+        "minutes-negative",
+        ("train", "corpus.txt", "--headless", "--minutes", "-1"),
+        ("--minutes",),
+        what="`--minutes -1`",
+    ),
+    Case(
+        "steps-and-minutes",
+        (*T, "corpus.txt", "--minutes", "1"),
+        ("not allowed with",),
+        what="both `--steps` and `--minutes`",
+    ),
+    Case(
+        "dropout-1.5", (*T, "corpus.txt", "--dropout", "1.5"), ("dropout",), what="`--dropout 1.5`"
+    ),
+    Case(
+        "val-fraction-0.9",
+        (*T, "corpus.txt", "--val-fraction", "0.9"),
+        ("val_fraction",),
+        what="`--val-fraction 0.9`",
+    ),
+    Case(
+        "temperature-0",
+        (*T, "corpus.txt", "--temperature", "0"),
+        ("temperature",),
+        what="`--temperature 0`",
+    ),
+    Case(
+        "autosave-negative",
+        (*T, "corpus.txt", "--autosave-seconds", "-1"),
+        ("--autosave-seconds",),
+        what="`--autosave-seconds -1`",
+    ),
+    Case(
+        "autosave-nan",
+        (*T, "corpus.txt", "--autosave-seconds", "nan"),
+        ("--autosave-seconds",),
+        what="`--autosave-seconds nan`",
+    ),
+    Case("threads-0", (*T, "corpus.txt", "--threads", "0"), ("--threads",), what="`--threads 0`"),
+    Case(
+        "unknown-option",
+        (*T, "corpus.txt", "--frobnicate"),
+        ("--frobnicate",),
+        what="an unknown option",
+    ),
+    Case(
+        "unknown-preset",
+        (*T, "corpus.txt", "--preset", "huge"),
+        ("preset", "huge"),
+        what="`--preset huge`",
+    ),
+    Case(
+        "unknown-cell",
+        (*T, "corpus.txt", "--cell", "transformer"),
+        ("--cell",),
+        what="`--cell transformer`",
+    ),
+    # -- where to write ------------------------------------------------------------------------
+    Case(
+        "checkpoint-is-a-folder",
+        (*T, "corpus.txt", "--checkpoint", "blobs"),
+        ("folder",),
+        what="`--checkpoint` naming an existing folder",
+    ),
+    Case(
+        "run-dir-below-a-file",
+        (*T, "corpus.txt", "--run-dir", "corpus.txt/run"),
+        ("not a folder",),
+        what="`--run-dir` below a regular file",
+    ),
+    Case(
+        "log-is-a-folder",
+        (*T, "corpus.txt", "--log-jsonl", "blobs"),
+        ("folder",),
+        what="`--log-jsonl` naming a folder",
+    ),
+    # -- resuming -------------------------------------------------------------------------------
+    Case(
+        "resume-missing",
+        (*T, "--resume", "ckpt/missing.npz"),
+        ("does not exist",),
+        what="`--resume` of a file that does not exist",
+    ),
+    Case(
+        "resume-folder", (*T, "--resume", "ckpt"), ("is a folder",), what="`--resume` of a folder"
+    ),
+    Case(
+        "resume-truncated",
+        (*T, "--resume", "ckpt/truncated.npz"),
+        ("not a valid .npz",),
+        what="`--resume` of a truncated checkpoint",
+    ),
+    Case(
+        "resume-random-bytes",
+        (*T, "--resume", "ckpt/random.npz"),
+        ("not a valid .npz",),
+        what="`--resume` of random bytes",
+    ),
+    Case(
+        "resume-newer-format",
+        (*T, "--resume", "ckpt/newer.npz"),
+        ("newer rnn-tui", "upgrade"),
+        what="`--resume` of a checkpoint from a newer format version",
+    ),
+    Case(
+        "resume-other-corpus",
+        (*T, "other.txt", "--resume", "ckpt/good.npz"),
+        ("different text",),
+        what="`--resume` with a different corpus",
+    ),
+    Case(
+        "resume-corpus-edited",
+        (*T, "--resume", "ckpt/edited.npz"),
+        ("different text",),
+        what="`--resume` after the run's corpus file was edited",
+    ),
+    Case(
+        "resume-corpus-deleted",
+        (*T, "--resume", "ckpt/orphan.npz"),
+        ("no such file",),
+        what="`--resume` after the run's corpus file was deleted",
+    ),
+    Case(
+        "resume-with-hidden-size",
+        (*T, "--resume", "ckpt/good.npz", "--hidden-size", "32"),
+        ("--hidden-size", "cannot change"),
+        what="`--resume` with `--hidden-size`",
+    ),
+    Case(
+        "resume-object-array",
+        (*T, "--resume", "ckpt/pickled.npz"),
+        ("dtype",),
+        what="`--resume` of a checkpoint holding a pickled object array",
+    ),
+    Case(
+        "resume-absurd-size",
+        (*T, "--resume", "ckpt/absurd.npz"),
+        ("far more than",),
+        what="`--resume` of a checkpoint whose settings claim gigabytes",
+    ),
+    # -- sample -------------------------------------------------------------------------------------
+    Case(
+        "sample-missing",
+        ("sample", "ckpt/missing.npz"),
+        ("does not exist",),
+        what="`sample` of a missing checkpoint",
+    ),
+    Case(
+        "sample-corrupt",
+        ("sample", "ckpt/random.npz"),
+        ("not a valid .npz",),
+        what="`sample` of a corrupt checkpoint",
+    ),
+    Case(
+        "sample-prime-not-in-vocab",
+        ("sample", "ckpt/good.npz", "--prime", "Zebra€"),
+        ("not in the vocabulary",),
+        what="`sample --prime` with characters the model never saw",
+    ),
+    Case(
+        "sample-length-0",
+        ("sample", "ckpt/good.npz", "--length", "0"),
+        ("--length",),
+        what="`sample --length 0`",
+    ),
+    Case(
+        "sample-temperature-0",
+        ("sample", "ckpt/good.npz", "--temperature", "0"),
+        ("--temperature",),
+        what="`sample --temperature 0`",
+    ),
+    Case(
+        "sample-top-k-negative",
+        ("sample", "ckpt/good.npz", "--top-k", "-1"),
+        ("--top-k",),
+        what="`sample --top-k -1`",
+    ),
+    # -- environment ------------------------------------------------------------------------------
+    Case(
+        "corpus-dir-env-missing",
+        ("train", "kafka", "--headless"),
+        ("RNN_TUI_CORPUS_DIR",),
+        env={"RNN_TUI_CORPUS_DIR": "no-such-folder"},
+        what="`RNN_TUI_CORPUS_DIR` naming a missing folder (`rnn-tui kafka`)",
+    ),
+    Case(
+        "download-fails",
+        ("train", "kafka", "--headless"),
+        ("could not download",),
+        what="`rnn-tui kafka` with no cached copy and no network",
+    ),
+    Case(
+        "download-timeout-env",
+        ("train", "kafka", "--headless"),
+        ("RNN_TUI_DOWNLOAD_TIMEOUT",),
+        env={"RNN_TUI_DOWNLOAD_TIMEOUT": "soon"},
+        what="`RNN_TUI_DOWNLOAD_TIMEOUT=soon`",
+    ),
+    Case(
+        "dashboard-without-terminal",
+        ("corpus.txt",),
+        ("interactive terminal", "--headless"),
+        what="the dashboard (no `--headless`) with output to a pipe",
+    ),
+]
+
+
+# -- the scratch folder ------------------------------------------------------------------------
+
+
+def corpus(chars: int, seed: int = 3) -> str:
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "far", "away!"]
+    rng = np.random.default_rng(seed)
+    text = " ".join(words[i] for i in rng.integers(0, len(words), chars // 3))
+    return (text + "\n")[:chars]
+
+
+def save_checkpoint_of(path: Path, corpus_file: Path) -> Path:
+    """A real checkpoint of a tiny model trained on `corpus_file` (recorded by absolute path)."""
+    text = corpus_file.read_text(encoding="utf-8")
+    config = Config(hidden_size=8, seq_length=8, sample_every=0, val_every=0)
+    trainer = Trainer(config, text, corpus_name=str(corpus_file.resolve()))
+    trainer.run(lambda event: None, max_steps=10)
+    return trainer.save(path)
+
+
+def rewrite_meta(source: Path, dest: Path, change) -> None:
+    with np.load(source, allow_pickle=False) as npz:
+        members = {k: npz[k] for k in npz.files}
+    meta = json.loads(members["meta"].tobytes())
+    change(meta)
+    members["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    with open(dest, "wb") as handle:
+        np.savez(handle, **members)
+
+
+def make_scratch(root: Path) -> None:
+    """The files the cases refer to, relative to `root` (the commands' working directory)."""
+    (root / "corpus.txt").write_text(corpus(3000), encoding="utf-8")
+    (root / "other.txt").write_text(corpus(3000, seed=9), encoding="utf-8")
+    (root / "short.txt").write_text(corpus(300), encoding="utf-8")
+    (root / "empty.txt").write_bytes(b"")
+    (root / "spaces.txt").write_text("   \n\n  \t \n" * 20, encoding="utf-8")
+    (root / "aaaa.txt").write_text("a" * 500, encoding="utf-8")
+    (root / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    (root / "latin1.txt").write_bytes("Café crème, déjà vu. ".encode("latin-1") * 40)
+    (root / "blobs").mkdir()
+    (root / "blobs" / "a.bin").write_bytes(b"\x00\x01\x02" * 100)
+    ckpt = root / "ckpt"
+    ckpt.mkdir()
+    good = save_checkpoint_of(ckpt / "good.npz", root / "corpus.txt")
+    data = good.read_bytes()
+    (ckpt / "truncated.npz").write_bytes(data[: len(data) // 2])
+    (ckpt / "random.npz").write_bytes(np.random.default_rng(0).bytes(5000))
+    rewrite_meta(good, ckpt / "newer.npz", lambda m: m.update(version=FORMAT_VERSION + 1))
+    # a run whose corpus file was edited afterwards, and one whose corpus file is gone
+    (root / "edited.txt").write_text(corpus(3000, seed=4), encoding="utf-8")
+    save_checkpoint_of(ckpt / "edited.npz", root / "edited.txt")
+    with open(root / "edited.txt", "a", encoding="utf-8") as handle:
+        handle.write("one more line\n")
+    (root / "gone.txt").write_text(corpus(3000, seed=5), encoding="utf-8")
+    save_checkpoint_of(ckpt / "orphan.npz", root / "gone.txt")
+    (root / "gone.txt").unlink()
+    # an object array where a parameter should be (np.savez pickles it; the loader must not)
+    with np.load(good, allow_pickle=False) as npz:
+        members = {k: npz[k] for k in npz.files}
+    members["param/Why"] = np.array([{"evil": True}] * 3, dtype=object)
+    with open(ckpt / "pickled.npz", "wb") as handle:
+        np.savez(handle, **members)
+    # settings that would need gigabytes of arrays in a 20 KB file
+    rewrite_meta(
+        good,
+        ckpt / "absurd.npz",
+        lambda m: m["config"].update(hidden_size=8192, batch_size=4096),
+    )
+    with zipfile.ZipFile(ckpt / "absurd.npz") as zf:  # (sanity: the fixture is still a zip)
+        assert "meta.npy" in zf.namelist()
+    (root / "cache").mkdir()
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int, int]]:
+    """Every path below root with its kind, size and mtime (ns)."""
+    tree = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            st = path.lstat()
+            kind = "dir" if path.is_dir() else "file"
+            tree[str(path.relative_to(root))] = (
+                kind,
+                0 if kind == "dir" else st.st_size,
+                st.st_mtime_ns,
+            )
+    return tree
+
+
+def base_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RNN_TUI_")}
+    env.update(
+        RNN_TUI_CACHE_DIR=str(root / "cache"),  # an empty cache: kafka is not there
+        RNN_TUI_CATALOGUE_URL_KAFKA=NO_NETWORK,
+        RNN_TUI_CATALOGUE_URL_SHAKESPEARE=NO_NETWORK,
+        RNN_TUI_DOWNLOAD_TIMEOUT="3",
+        PYTHONPATH=str(REPO_ROOT),
+        COLUMNS="200",
+    )
+    return env
+
+
+def run_case(case: Case, root: Path) -> subprocess.CompletedProcess:
+    env = base_env(root)
+    env.update(case.env)
+    return subprocess.run(
+        [sys.executable, "-m", "tui.cli", *case.argv],
+        cwd=root,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, dict, dict]]:
+    """Run every case (three at a time) with a snapshot of the scratch tree before and after."""
+    root = tmp_path_factory.mktemp("cli")
+    make_scratch(root)
+    before = snapshot(root)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        done = dict(
+            zip([c.id for c in CASES], pool.map(lambda c: run_case(c, root), CASES), strict=True)
+        )
+    after = snapshot(root)
+    return {key: (result, before, after) for key, result in done.items()}
+
+
+def test_there_are_at_least_thirty_distinct_cases():
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert len({c.argv + tuple(sorted(c.env.items())) for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_on_stderr_and_exit_2(case, outcomes):
+    result, _, _ = outcomes[case.id]
+    lines = result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rnn-tui: error: ")
+    assert result.stdout == ""
+    for word in case.expect:
+        assert word.lower() in lines[0].lower(), (word, lines[0])
+
+
+def test_no_bad_input_created_or_changed_a_file(outcomes):
+    _, before, after = next(iter(outcomes.values()))
+    created = sorted(set(after) - set(before))
+    deleted = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+    assert (created, deleted, changed) == ([], [], [])
+
+
+def test_the_snapshot_would_notice_a_created_file(tmp_path):
+    """The tree comparison is not vacuous: a run that does start writes its run folder."""
+    make_scratch(tmp_path)
+    before = snapshot(tmp_path)
+    result = run_case(
+        Case("ok", (*T, "corpus.txt", "--hidden-size", "8", "--run-dir", "r"), ()), tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(snapshot(tmp_path)) - set(before) >= {"r", "r/latest.npz"}
+
+
+def markdown_table() -> str:
+    """Run every case in a scratch folder and return the docs table (case, command, message)."""
+    import tempfile
+
+    rows = [
+        "| # | What the user did | Command | What they see (stderr, exit 2) |",
+        "|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        make_scratch(root)
+        for i, case in enumerate(CASES, 1):
+            result = run_case(case, root)
+            env = " ".join(f"{k}={v}" for k, v in case.env.items())
+            command = f"{env + ' ' if env else ''}rnn-tui {' '.join(case.argv)}"
+            message = result.stderr.strip().replace("|", "\\|")
+            status = "" if result.returncode == 2 else f" **(exit {result.returncode})**"
+            rows.append(f"| {i} | {case.what} | `{command}` | {message}{status} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())
