@@ -1,0 +1,184 @@
+"""The status panel: corpus, model summary, run state, progress, speed, losses, last checkpoint."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.widgets import Static
+
+from engine import Snapshot
+
+LN2 = math.log(2.0)
+
+LINES = ("corpus", "model", "state", "epoch", "speed", "loss", "val", "checkpoint", "message")
+
+STATE_LABELS = {
+    "running": ("● RUNNING", "$success"),
+    "paused": ("❚❚ PAUSED", "$warning"),
+    "pausing": ("❚❚ PAUSING…", "$warning"),
+    "resuming": ("● RESUMING…", "$success"),
+    "diverged": ("✖ DIVERGED", "$error"),
+    "stopped": ("■ STOPPED", "$text-muted"),
+    "crashed": ("✖ CRASHED", "$error"),
+}
+
+
+def format_count(value: float) -> str:
+    """A count with thousands separators, or k/M for large numbers (3 significant digits)."""
+    if value < 10_000:
+        return f"{value:,.0f}"
+    if value < 1_000_000:
+        return f"{value / 1000:.3g}k"
+    return f"{value / 1_000_000:.3g}M"
+
+
+def format_duration(seconds: float) -> str:
+    """h:mm:ss."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def progress_bar(fraction: float, width: int) -> str:
+    """A bar of eighth blocks showing `fraction` of `width` cells."""
+    fraction = min(1.0, max(0.0, fraction))
+    eighths = round(fraction * width * 8)
+    full, part = divmod(eighths, 8)
+    bar = "█" * full + (" ▏▎▍▌▋▊▉"[part] if part else "")
+    return bar.ljust(width, "·")
+
+
+def loss_text(label: str, nats: float | None) -> Content:
+    """`label 1.234 nats  1.780 bits`, or a dash when unknown."""
+    if nats is None or not math.isfinite(nats):
+        return Content.assemble((f"{label:<5}", "$text-muted"), "  —")
+    return Content.assemble(
+        (f"{label:<5}", "$text-muted"),
+        (f"{nats:6.3f}", "bold"),
+        (" nats ", "$text-muted"),
+        (f"{nats / LN2:6.3f}", "bold"),
+        (" bits", "$text-muted"),
+    )
+
+
+class StatusLine(Static):
+    """One line of the status panel; repaints only when its text changes."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: 1; }
+    StatusLine#status-message { height: auto; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("", id=id, classes=classes, markup=False)
+        self._shown: Content | None = None
+
+    def show(self, content: Content, *, layout: bool = False) -> None:
+        """Display `content` unless it is already displayed (one line: no layout pass needed)."""
+        if content != self._shown:
+            self._shown = content
+            self.update(content, layout=layout)
+
+
+class StatusPanel(Vertical):
+    """Corpus, model, state, step, epoch progress, chars/s, elapsed, losses and last checkpoint."""
+
+    def __init__(
+        self,
+        description: Mapping[str, Any],
+        corpus_lines: Sequence[str] = (),
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.description = dict(description)
+        self.corpus_lines = tuple(corpus_lines)
+        self.border_title = "Status"
+        self.checkpoint_step: int | None = None
+        self._lines: dict[str, StatusLine] = {}
+
+    def compose(self) -> ComposeResult:
+        for name in LINES:
+            yield StatusLine(id=f"status-{name}")
+
+    def on_mount(self) -> None:
+        self._lines = {name: self.query_one(f"#status-{name}", StatusLine) for name in LINES}
+        d = self.description
+        self._lines["corpus"].show(
+            Content.assemble(
+                ("corpus ", "$text-muted"),
+                (str(d.get("corpus") or "text"), "bold"),
+                f" {format_count(d['train_chars'] + d['val_chars'])} ch",
+                (" · V=", "$text-muted"),
+                str(d["vocab_size"]),
+            )
+        )
+        self._lines["model"].show(
+            Content.assemble(
+                ("model  ", "$text-muted"),
+                (f"{d['cell']} {d['num_layers']}×{d['hidden_size']}", "bold"),
+                (" · ", "$text-muted"),
+                f"{d['params']:,} params",
+            )
+        )
+        if self.corpus_lines:
+            self._lines["corpus"].tooltip = "\n".join(self.corpus_lines)
+        self.show_checkpoint(None)
+        self._lines["message"].display = False
+
+    def show(self, snapshot: Snapshot, *, state: str | None = None, message: str = "") -> None:
+        """Update the changing lines from a snapshot (`state` overrides the snapshot's own)."""
+        state = state or snapshot.state
+        label, colour = STATE_LABELS.get(state, (state.upper(), "$text"))
+        self._line("status-state").show(
+            Content.assemble(
+                (label, f"bold {colour}"),
+                ("  step ", "$text-muted"),
+                (f"{snapshot.step:,}", "bold"),
+            )
+        )
+        self._line("status-epoch").show(
+            Content.assemble(
+                ("epoch ", "$text-muted"),
+                (f"{snapshot.epoch:<3} ", "bold"),
+                (progress_bar(snapshot.epoch_progress, 12), "$accent"),
+                f" {snapshot.epoch_progress:4.0%}",
+            )
+        )
+        speed = format_count(snapshot.chars_per_sec) if state == "running" else "—"
+        self._line("status-speed").show(
+            Content.assemble(
+                ("speed ", "$text-muted"),
+                (f"{speed:>6}", "bold"),
+                (" ch/s", "$text-muted"),
+                ("  time ", "$text-muted"),
+                format_duration(snapshot.elapsed),
+            )
+        )
+        self._line("status-loss").show(loss_text("loss", snapshot.smooth_loss))
+        self._line("status-val").show(loss_text("val", snapshot.val_loss))
+        self.show_checkpoint(snapshot.last_checkpoint)
+        reason = message or snapshot.message
+        line = self._line("status-message")
+        line.display = bool(reason) and state in ("diverged", "crashed")
+        line.show(Content(reason), layout=True)
+
+    def show_checkpoint(self, path: str | None, step: int | None = None) -> None:
+        """The last checkpoint written (file name, and the step when known)."""
+        if step is not None:
+            self.checkpoint_step = step
+        line = self._line("status-checkpoint")
+        if not path:
+            line.show(Content.assemble(("saved ", "$text-muted"), "—"))
+            return
+        at = f" @{self.checkpoint_step:,}" if self.checkpoint_step is not None else ""
+        line.show(Content.assemble(("saved ", "$text-muted"), Path(path).name, (at, "$text-muted")))
+        line.tooltip = path
+
+    def _line(self, name: str) -> StatusLine:
+        return self._lines[name.removeprefix("status-")]
