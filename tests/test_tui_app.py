@@ -314,6 +314,31 @@ async def test_a_diverged_run_shows_why_and_quits_without_saving(tmp_path):
     assert not (tmp_path / "run" / "latest.npz").exists()
 
 
+async def test_r_rolls_a_diverged_run_back_to_the_last_good_checkpoint(tmp_path):
+    trainer = new_trainer()
+    for _ in range(20):
+        trainer.step()
+    trainer.checkpoint_path = tmp_path / "run" / "latest.npz"
+    saved = trainer.try_save()
+    assert saved.step == 20
+    good = {name: value.copy() for name, value in trainer.params.items()}
+    trainer.config = trainer.config.replace(learning_rate=80.0)  # far too high: diverges
+    app = new_app(trainer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = dashboard(app)
+        await wait_for(pilot, lambda: screen.run_state == "diverged", what="the divergence")
+        assert "Roll back" in str(screen.query_one(KeyBar).render())
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.run_state == "paused", what="the rollback")
+        assert trainer.step_count == 20
+        assert trainer.config.learning_rate == pytest.approx(8.0)
+        for name, value in good.items():
+            assert (trainer.params[name] == value).all(), name
+        assert "PAUSED" in status_text(app, "state")
+        assert any("Rolled back" in (n.title or "") for n in app._notifications)
+        await quit_app(pilot, app)
+
+
 async def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     trainer = new_trainer()
     app = new_app(trainer, tmp_path)

@@ -20,7 +20,14 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine import CheckpointError, CheckpointSaved, ConfigError, Snapshot, Trainer
+from engine import (
+    CheckpointError,
+    CheckpointFailed,
+    CheckpointSaved,
+    ConfigError,
+    Snapshot,
+    Trainer,
+)
 
 from .dialogs import HelpDialog, SampleDialog
 from .messages import (
@@ -29,6 +36,7 @@ from .messages import (
     SampleArrived,
     SnapshotPosted,
     TrainingDiverged,
+    TrainingRolledBack,
     message_for,
 )
 from .widgets import HiddenPanel, HyperparameterPanel, LossPanel, SamplePanel, StatusPanel
@@ -62,6 +70,13 @@ class DashboardScreen(Screen[str]):
         Binding("space", "resume", "Resume", tooltip="Continue training", id="resume"),
         Binding("s", "save", "Save", tooltip="Save a checkpoint now", id="save"),
         Binding("g", "sample", "Sample", tooltip="Generate text (while paused)", id="sample"),
+        Binding(
+            "r",
+            "rollback",
+            "Roll back",
+            tooltip="Restore the last good checkpoint with a 10x lower learning rate",
+            id="rollback",
+        ),
         Binding("question_mark", "help", "Help", key_display="?", id="help"),
         Binding("q", "app.quit", "Quit", tooltip="Save a checkpoint and quit", id="quit"),
     ]
@@ -94,6 +109,8 @@ class DashboardScreen(Screen[str]):
         super().__init__()
         self.trainer = trainer
         self.checkpoint_path = Path(checkpoint_path)
+        if trainer.checkpoint_path != self.checkpoint_path:
+            trainer.checkpoint_path = self.checkpoint_path  # saves go through the run's store
         self.corpus_lines = tuple(corpus_lines)
         self.start_paused = start_paused
         self.metrics_log = Path(metrics_log) if metrics_log else None
@@ -150,7 +167,7 @@ class DashboardScreen(Screen[str]):
     def train(self) -> str:
         """Run the trainer until it is stopped; everything it reports arrives as messages."""
         worker = get_current_worker()
-        return self.trainer.run(self._publish, lambda: worker.is_cancelled)
+        return self.trainer.run(self._publish, lambda: worker.is_cancelled, on_divergence="pause")
 
     def _publish(self, event: object) -> None:
         """Called in the training thread: post, never touch widgets."""
@@ -309,6 +326,19 @@ class DashboardScreen(Screen[str]):
             timeout=30,
         )
 
+    def on_training_rolled_back(self, message: TrainingRolledBack) -> None:
+        event = message.event
+        self.failure = ""
+        self.paused = True
+        self.run_state = "paused"
+        if self.snapshot is not None:
+            self._apply_numbers(self.snapshot)
+        self.notify(
+            f"Back at step {event.step:,} with learning rate {format_value(event.learning_rate)}. "
+            "Press space to resume.",
+            title="Rolled back",
+        )
+
     def on_hyperparameter_panel_submitted(self, message: HyperparameterPanel.Submitted) -> None:
         panel = self.query_one(HyperparameterPanel)
         try:
@@ -335,7 +365,15 @@ class DashboardScreen(Screen[str]):
             return True if self.training and self.paused else None
         if action == "save":
             return True if self.training else None
+        if action == "rollback":
+            return self.run_state == "diverged" and self.can_roll_back
         return True
+
+    @property
+    def can_roll_back(self) -> bool:
+        """Whether a good checkpoint exists to return to after a divergence."""
+        latest = self.trainer.checkpoint_path
+        return latest is not None and latest.exists() and not self.finishing
 
     def action_pause(self) -> None:
         """Pause training after the current step."""
@@ -351,10 +389,18 @@ class DashboardScreen(Screen[str]):
         if self.snapshot is not None:
             self._apply_numbers(self.snapshot)
 
-    def action_save(self) -> None:
-        """Save a checkpoint between steps; a notification follows."""
+    def action_rollback(self) -> None:
+        """After a divergence: restore the last good checkpoint with a 10x lower learning rate."""
+        lower = self.trainer.config.learning_rate / 10
         try:
-            self.trainer.request_checkpoint(self.checkpoint_path)
+            self.trainer.request_rollback(learning_rate=lower)
+        except (CheckpointError, ConfigError) as exc:
+            self.notify(str(exc), title="Cannot roll back", severity="error")
+
+    def action_save(self) -> None:
+        """Save a checkpoint between steps (the run keeps the last few and the best)."""
+        try:
+            self.trainer.request_checkpoint()
         except CheckpointError as exc:
             self.notify(str(exc), title="Cannot save", severity="error")
 
@@ -401,10 +447,10 @@ class DashboardScreen(Screen[str]):
                     f"Resume with: {resume_hint(trainer.last_checkpoint)}"
                 )
             return "\n".join(lines)
-        try:
-            saved = trainer.save(self.checkpoint_path)
-        except CheckpointError as exc:
-            return f"Could not save a checkpoint at step {trainer.step_count:,}: {exc}"
+        result = trainer.try_save()
+        if isinstance(result, CheckpointFailed):
+            return f"Could not save a checkpoint at step {trainer.step_count:,}: {result.error}"
+        saved = result.path
         return (
             f"Saved checkpoint {saved} at step {trainer.step_count:,}. "
             f"Resume with: {resume_hint(saved)}"

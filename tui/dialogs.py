@@ -108,6 +108,7 @@ HELP_KEYS = (
     ("space", "pause or resume training"),
     ("s", "save a checkpoint now"),
     ("g", "generate a sample from the paused model"),
+    ("r", "after a divergence: roll back to the last good checkpoint, learning rate / 10"),
     ("q / ctrl+c", "save a checkpoint and quit"),
     ("?", "this help"),
     ("tab", "move between the hyperparameters and the heatmap"),

@@ -8,6 +8,7 @@ from engine import (
     CheckpointFailed,
     CheckpointSaved,
     HyperparametersChanged,
+    RolledBack,
     SampleReady,
     Snapshot,
     TrainingFailed,
@@ -58,6 +59,14 @@ class TrainingDiverged(Message):
         self.event = event
 
 
+class TrainingRolledBack(Message):
+    """After a divergence, the last good checkpoint was restored (training is paused)."""
+
+    def __init__(self, event: RolledBack) -> None:
+        super().__init__()
+        self.event = event
+
+
 def message_for(event: object) -> Message | None:
     """The UI message that carries an engine event (None for events the UI does not show)."""
     if isinstance(event, Snapshot):
@@ -70,4 +79,6 @@ def message_for(event: object) -> Message | None:
         return HyperparametersApplied(event)
     if isinstance(event, TrainingFailed):
         return TrainingDiverged(event)
+    if isinstance(event, RolledBack):
+        return TrainingRolledBack(event)
     return None
