@@ -36,11 +36,15 @@ class Cell:
         """Bias (G*H,), zero unless a cell needs otherwise (LSTM forget gate)."""
         return np.zeros(self.gates * self.hidden_size, dtype=dtype)
 
-    def forward(self, xproj: np.ndarray, Wh: np.ndarray, state0: np.ndarray) -> tuple[np.ndarray, Any, np.ndarray]:
+    def forward(
+        self, xproj: np.ndarray, Wh: np.ndarray, state0: np.ndarray
+    ) -> tuple[np.ndarray, Any, np.ndarray]:
         """xproj (T, B, G*H) -> hs (T, B, H), cache for backward, final state (S, B, H)."""
         raise NotImplementedError
 
-    def backward(self, dhs: np.ndarray, cache: Any, Wh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def backward(
+        self, dhs: np.ndarray, cache: Any, Wh: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """dhs (T, B, H) (may be overwritten) -> dxproj (T, B, G*H), dWh (G*H, H)."""
         raise NotImplementedError
 
@@ -80,7 +84,8 @@ class TanhCell(Cell):
         dhnext = np.zeros_like(dhs[0])
         dh, dt = list(dhs), list(dtanh)
         for t in range(T - 1, -1, -1):
-            np.add(dh[t], dhnext, out=dh[t])  # backprop into h: from the output and from the next step
+            # backprop into h: from the output and from the next step
+            np.add(dh[t], dhnext, out=dh[t])
             np.multiply(dt[t], dh[t], out=dh[t])  # backprop through tanh (dh[t] becomes dhraw)
             np.dot(dh[t], Wh, out=dhnext)
         H = dhs.shape[2]

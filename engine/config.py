@@ -69,7 +69,9 @@ class Config:
     def from_dict(cls, values: dict[str, Any]) -> Config:
         """Inverse of to_dict; unknown keys are an error so stale files are noticed."""
         if not isinstance(values, dict):
-            raise ConfigError(f"a config must be a mapping of settings (got {type(values).__name__})")
+            raise ConfigError(
+                f"a config must be a mapping of settings (got {type(values).__name__})"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -124,7 +126,13 @@ def _int_range(name: str, value: Any, low: int, high: int) -> None:
 
 
 def _float_range(
-    name: str, value: Any, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{name} must be a finite number (got {value!r})")
@@ -145,14 +153,30 @@ PRESETS: dict[str, Config] = {
     # The quality preset: two LSTM layers, Adam, global-norm clipping (docs/presets.md has the
     # measured speed and 5-minute validation loss).
     "lstm": Config(
-        cell="lstm", hidden_size=256, num_layers=2, batch_size=64, seq_length=100,
-        optimizer="adam", learning_rate=2e-3, clip_mode="norm", clip=5.0, init_scale=0.08,
+        cell="lstm",
+        hidden_size=256,
+        num_layers=2,
+        batch_size=64,
+        seq_length=100,
+        optimizer="adam",
+        learning_rate=2e-3,
+        clip_mode="norm",
+        clip=5.0,
+        init_scale=0.08,
         dtype="float32",
     ),
     # The same recipe with GRU cells (three gates instead of four: a little faster per step).
     "gru": Config(
-        cell="gru", hidden_size=256, num_layers=2, batch_size=64, seq_length=100,
-        optimizer="adam", learning_rate=2e-3, clip_mode="norm", clip=5.0, init_scale=0.08,
+        cell="gru",
+        hidden_size=256,
+        num_layers=2,
+        batch_size=64,
+        seq_length=100,
+        optimizer="adam",
+        learning_rate=2e-3,
+        clip_mode="norm",
+        clip=5.0,
+        init_scale=0.08,
         dtype="float32",
     ),
 }

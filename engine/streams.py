@@ -8,6 +8,8 @@ streams did. With B = 1 this is exactly min-char-rnn's data pointer `p`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -74,12 +76,19 @@ class CharStreams:
 
 
 def validation_loss(
-    model, params: dict[str, np.ndarray], ids: np.ndarray, streams: int = 32, chunk: int = 200
-) -> float:
+    model,
+    params: dict[str, np.ndarray],
+    ids: np.ndarray,
+    streams: int = 32,
+    chunk: int = 50,
+    should_abort: Callable[[], bool] | None = None,
+) -> float | None:
     """Loss per character (nats) over `ids`, read as `streams` contiguous parts with state carried.
 
     Each part starts from a zero state and is fed in chunks of `chunk` steps, so every character
     except the first of each part is predicted with its full left context within the part.
+    `should_abort` is asked between chunks (a pause must not wait for a whole pass): if it says
+    yes the pass is abandoned and None returned.
     """
     n = len(ids) - 1
     if n < 1:
@@ -90,6 +99,8 @@ def validation_loss(
     state = model.initial_state(streams)
     total, count = 0.0, 0
     for off in range(0, seg, chunk):
+        if should_abort is not None and should_abort():
+            return None
         T = min(chunk, seg - off)
         idx = starts[None, :] + off + np.arange(T + 1)[:, None]  # (T+1, S)
         window = ids[idx].astype(np.intp, copy=False)

@@ -127,6 +127,7 @@ class Trainer:
         self.grad_norm = 0.0
         self.clipped_fraction = 0.0
         self.last_hidden = np.zeros((config.seq_length, config.hidden_size))
+        self._val_due = False  # a validation pass was interrupted by a pause: redo it
         self.last_inputs = np.zeros(
             0, dtype=np.intp
         )  # stream 0's last window (for the heatmap labels)
@@ -214,7 +215,9 @@ class Trainer:
         self.last_inputs = inputs[:, 0]
         self.last_target = int(targets[-1, 0])  # the next character stream 0 will read
         if cfg.val_every and self.step_count % cfg.val_every == 0 and len(self.val_ids) > 1:
-            self.evaluate()
+            self._val_due = True
+        if self._val_due:
+            self.evaluate(interruptible=True)
         return loss_per_char
 
     @property
@@ -222,14 +225,26 @@ class Trainer:
         """ln(V): the loss per character of a model that knows nothing (where training starts)."""
         return math.log(len(self.vocab))
 
-    def evaluate(self) -> float:
-        """Validation loss per character over (the first val_max_chars of) the held-out text."""
+    def evaluate(self, interruptible: bool = False) -> float | None:
+        """Validation loss per character over (the first val_max_chars of) the held-out text.
+
+        When `interruptible`, a pause or stop request abandons the pass (None): it is retried
+        after the next step, so pausing never waits for a whole validation pass.
+        """
         ids = self.val_ids
         if self.config.val_max_chars:
             ids = ids[: self.config.val_max_chars + 1]
-        self.val_loss = validation_loss(self.model, self.params, ids)
-        self.val_curve.append(self.step_count, self.val_loss)
-        return self.val_loss
+        abort = self._interrupt_requested if interruptible else None
+        loss = validation_loss(self.model, self.params, ids, should_abort=abort)
+        if loss is None:
+            return None
+        self.val_loss = loss
+        self.val_curve.append(self.step_count, loss)
+        self._val_due = False
+        return loss
+
+    def _interrupt_requested(self) -> bool:
+        return self._pause_requested.is_set() or self._stop_requested.is_set()
 
     def sample(
         self,
@@ -595,6 +610,7 @@ class Trainer:
             "sample_requests": self._sample_requests,
             "last_inputs": [int(i) for i in self.last_inputs],
             "last_target": self.last_target,
+            "val_due": self._val_due,
             "probe_loss": self._sane_probe_loss(),
         }
         arrays = {f"param/{k}": v for k, v in self.params.items()}
@@ -730,6 +746,7 @@ class Trainer:
             self._sample_requests = int(meta["sample_requests"])
             self.last_inputs = np.array(meta["last_inputs"], dtype=np.intp)
             self.last_target = int(meta["last_target"])
+            self._val_due = bool(meta.get("val_due", False))
             if not 0 <= self.last_target < len(self.vocab):
                 raise ValueError("last_target out of range")
             if self.last_inputs.size and (
