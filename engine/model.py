@@ -16,6 +16,8 @@ from .cells import Cell, make_cell
 from .config import Config
 from .flat import flat_views
 
+ONE_HOT_MAX_VOCAB = 256  # above this the one-hot matmul for dWxh costs more than a scatter-add
+
 
 @dataclass
 class ForwardResult:
@@ -40,6 +42,7 @@ class CharModel:
             make_cell(config.cell, config.hidden_size) for _ in range(config.num_layers)
         ]
         self.state_slots = self.cells[0].state_slots
+        self._eye: np.ndarray | None = None  # (V, V) one-hot rows, made on first use
 
     # -- parameters -------------------------------------------------------------------------
 
@@ -166,10 +169,17 @@ class CharModel:
             flat = dxproj.reshape(-1, G)
             flat.sum(axis=0, out=grads["d" + b])
             if layer == 0:
-                # scatter-add rows into the columns of Wxh the inputs selected (a one-hot matmul's result)
                 dWx = grads["d" + wx]  # (G*H, V)
-                dWx.fill(0.0)
-                np.add.at(dWx.T, inputs.reshape(-1), flat)
+                ids = inputs.reshape(-1)
+                if self.vocab_size <= ONE_HOT_MAX_VOCAB:
+                    # dWx = dxproj^T @ onehot(inputs): one matmul beats np.add.at's scatter
+                    if self._eye is None:
+                        self._eye = np.eye(self.vocab_size, dtype=self.dtype)
+                    np.matmul(flat.T, self._eye[ids], out=dWx)
+                else:
+                    # large vocabularies: scatter-add rows into the columns the inputs selected
+                    dWx.fill(0.0)
+                    np.add.at(dWx.T, ids, flat)
             else:
                 np.matmul(flat.T, layer_input.reshape(-1, H), out=grads["d" + wx])
                 dhs = (flat @ params[wx]).reshape(T, B, H)
