@@ -30,6 +30,7 @@ def split_gates(Wx, Wh, b, names):
 
 def plain_lstm(x, h, c, gates):
     """One step, one stream: x (I, 1), h and c (H, 1)."""
+
     def pre(name):
         Wx, Wh, b = gates[name]
         return Wx @ x + Wh @ h + b
@@ -42,6 +43,7 @@ def plain_lstm(x, h, c, gates):
 
 def plain_gru(x, h, gates):
     """One step, one stream, candidate n = tanh(Wx_n x + b_n + r * (Wh_n h))."""
+
     def parts(name):
         Wx, Wh, b = gates[name]
         return Wx @ x + b, Wh @ h
@@ -58,8 +60,12 @@ def plain_model_forward(cell, params, inputs, state, layers):
     T, B = inputs.shape
     order = {"lstm": ("o", "i", "f", "g"), "gru": ("z", "r", "n")}[cell]
     prefix = (lambda layer: f"l{layer}.") if layers > 1 else (lambda layer: "")
-    gates = [split_gates(params[prefix(k) + "Wx"], params[prefix(k) + "Wh"], params[prefix(k) + "b"], order)
-             for k in range(layers)]
+    gates = [
+        split_gates(
+            params[prefix(k) + "Wx"], params[prefix(k) + "Wh"], params[prefix(k) + "b"], order
+        )
+        for k in range(layers)
+    ]
     top = np.zeros((T, B, H))
     final = np.zeros_like(state)
     for s in range(B):
@@ -83,7 +89,14 @@ def plain_model_forward(cell, params, inputs, state, layers):
 
 
 def random_model(cell, layers, batch, seed=0):
-    cfg = Config(cell=cell, hidden_size=H, num_layers=layers, batch_size=batch, dtype="float64", init_scale=0.4)
+    cfg = Config(
+        cell=cell,
+        hidden_size=H,
+        num_layers=layers,
+        batch_size=batch,
+        dtype="float64",
+        init_scale=0.4,
+    )
     model = CharModel(cfg, V)
     rng = np.random.default_rng(seed)
     params = model.init_params(rng)

@@ -28,8 +28,16 @@ EPS = 1e-4
 
 def make_case(cell: str, layers: int, batch: int, dropout: float = 0.0, seed: int = 0):
     """A small float64 model with non-trivial weights, biases and initial state, and one window."""
-    cfg = Config(cell=cell, hidden_size=4, num_layers=layers, batch_size=batch, seq_length=T,
-                 dtype="float64", init_scale=0.5, dropout=dropout)
+    cfg = Config(
+        cell=cell,
+        hidden_size=4,
+        num_layers=layers,
+        batch_size=batch,
+        seq_length=T,
+        dtype="float64",
+        init_scale=0.5,
+        dropout=dropout,
+    )
     model = CharModel(cfg, V)
     rng = np.random.default_rng(seed)
     params = model.init_params(rng)
@@ -42,7 +50,9 @@ def make_case(cell: str, layers: int, batch: int, dropout: float = 0.0, seed: in
     return model, params, inputs, targets, state
 
 
-def gradient_errors(model, params, inputs, targets, state, dropout_seed: int | None = None) -> dict[str, float]:
+def gradient_errors(
+    model, params, inputs, targets, state, dropout_seed: int | None = None
+) -> dict[str, float]:
     """Per parameter: the largest (floored) relative error of the analytic gradient."""
 
     def run():
@@ -72,8 +82,12 @@ def test_gradients_match_centred_differences(cell, layers, batch):
 def test_gradients_flow_through_a_fixed_dropout_mask(cell):
     model, params, inputs, targets, state = make_case(cell, layers=2, batch=3, dropout=0.3, seed=1)
     # the mask really is applied: another seed gives another loss
-    loss_a = model.loss_and_grads(params, inputs, targets, state.copy(), np.random.default_rng(5)).loss
-    loss_b = model.loss_and_grads(params, inputs, targets, state.copy(), np.random.default_rng(6)).loss
+    loss_a = model.loss_and_grads(
+        params, inputs, targets, state.copy(), np.random.default_rng(5)
+    ).loss
+    loss_b = model.loss_and_grads(
+        params, inputs, targets, state.copy(), np.random.default_rng(6)
+    ).loss
     assert loss_a != loss_b
     errors = gradient_errors(model, params, inputs, targets, state, dropout_seed=5)
     assert max(errors.values()) < TOLERANCE, errors
@@ -90,12 +104,21 @@ def test_the_floor_is_not_hiding_the_gradient(cell):
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_float32_stays_float32_end_to_end(cell):
-    cfg = Config(cell=cell, hidden_size=8, num_layers=2, batch_size=3, seq_length=T, dtype="float32",
-                 dropout=0.2)
+    cfg = Config(
+        cell=cell,
+        hidden_size=8,
+        num_layers=2,
+        batch_size=3,
+        seq_length=T,
+        dtype="float32",
+        dropout=0.2,
+    )
     model = CharModel(cfg, V)
     params = model.init_params(np.random.default_rng(0))
     inputs = np.random.default_rng(1).integers(0, V, (T, 3))
-    result = model.loss_and_grads(params, inputs, inputs, model.initial_state(3), np.random.default_rng(2))
+    result = model.loss_and_grads(
+        params, inputs, inputs, model.initial_state(3), np.random.default_rng(2)
+    )
     assert result.state.dtype == np.float32 and result.hidden.dtype == np.float32
     assert all(g.dtype == np.float32 for g in result.grads.values())
     assert set(result.grads) == {"d" + k for k in params}

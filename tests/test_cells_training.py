@@ -26,15 +26,27 @@ def periodic_samples(events: list) -> list[tuple[int, str]]:
 
 def small(name: str, **changes) -> Config:
     """A preset scaled down to test size, with validation and samples inside the window."""
-    settings = dict(hidden_size=32, batch_size=4, seq_length=16, val_every=5, val_max_chars=300,
-                    sample_every=7, sample_length=30)
+    settings = dict(
+        hidden_size=32,
+        batch_size=4,
+        seq_length=16,
+        val_every=5,
+        val_max_chars=300,
+        sample_every=7,
+        sample_length=30,
+    )
     return preset(name).replace(**{**settings, **changes})
 
 
 @pytest.mark.parametrize(
     "config",
-    [small("lstm"), small("lstm", dropout=0.25, schedule="cosine", warmup_steps=4, total_steps=40), small("gru"),
-     small("classic"), small("small")],
+    [
+        small("lstm"),
+        small("lstm", dropout=0.25, schedule="cosine", warmup_steps=4, total_steps=40),
+        small("gru"),
+        small("classic"),
+        small("small"),
+    ],
     ids=["lstm", "lstm-dropout-cosine", "gru", "classic", "small"],
 )
 def test_resume_from_checkpoint_is_bit_exact(config, small_text, tmp_path):
@@ -59,15 +71,30 @@ def test_resume_from_checkpoint_is_bit_exact(config, small_text, tmp_path):
     assert list(resumed.recent_losses) == list(straight.recent_losses)
     assert np.array_equal(resumed.val_curve.array(), straight.val_curve.array())
     assert resumed.rng.bit_generator.state == straight.rng.bit_generator.state
-    assert periodic_samples(first_events) + periodic_samples(resumed_events) == periodic_samples(straight_events)
+    assert periodic_samples(first_events) + periodic_samples(resumed_events) == periodic_samples(
+        straight_events
+    )
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_every_cell_trains_validates_samples_and_round_trips(cell, dtype, small_text, tmp_path):
-    config = Config(cell=cell, hidden_size=16, num_layers=2, dropout=0.1, batch_size=3, seq_length=12,
-                    optimizer="adam", learning_rate=0.01, clip_mode="norm", dtype=dtype, val_every=4,
-                    val_max_chars=500, sample_every=0, init_scale=0.1)
+    config = Config(
+        cell=cell,
+        hidden_size=16,
+        num_layers=2,
+        dropout=0.1,
+        batch_size=3,
+        seq_length=12,
+        optimizer="adam",
+        learning_rate=0.01,
+        clip_mode="norm",
+        dtype=dtype,
+        val_every=4,
+        val_max_chars=500,
+        sample_every=0,
+        init_scale=0.1,
+    )
     trainer = Trainer(config, small_text, checkpoint_path=tmp_path / "run.npz")
     first_losses = [trainer.step() for _ in range(3)]
     events = run_to(trainer, 40)
@@ -107,7 +134,9 @@ def test_trainer_controls_work_for_gated_cells(cell, small_text, tmp_path):
     assert trainer.run(events.append, should_stop=lambda: len(events) > 3) == "stopped"
     assert trainer.step_count == 3  # paused: commands served, no step taken
     assert trainer.config.learning_rate == 0.001 and trainer.config.clip == 1.0
-    assert any(isinstance(e, SampleReady) and e.request_id == request and len(e.text) == 11 for e in events)
+    assert any(
+        isinstance(e, SampleReady) and e.request_id == request and len(e.text) == 11 for e in events
+    )
     assert any(isinstance(e, CheckpointSaved) and e.step == 3 for e in events)
     trainer.resume()
     run_to(trainer, 6)
