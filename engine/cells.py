@@ -53,6 +53,17 @@ class Cell:
         raise NotImplementedError
 
 
+def sigmoid_half_scale(hidden_size: int, gates: int, tanh_block: int, dtype: np.dtype) -> np.ndarray:
+    """(G*H,) column scale: 0.5 on sigmoid gate blocks, 1 on the tanh block.
+
+    Gated cells compute sigmoid(a) = (1 + tanh(a / 2)) / 2, so halving the sigmoid columns of the
+    pre-activations lets one tanh pass squash every gate of a step at once.
+    """
+    scale = np.full(gates * hidden_size, 0.5, dtype=dtype)
+    scale[tanh_block * hidden_size : (tanh_block + 1) * hidden_size] = 1.0
+    return scale
+
+
 class TanhCell(Cell):
     """The video's vanilla RNN: h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)."""
 

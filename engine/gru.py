@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import Cell
+from .cells import Cell, sigmoid_half_scale
 
 Z, R, N = range(3)  # gate block order inside the 3H columns
 
@@ -33,18 +33,11 @@ class GRUCell(Cell):
     state_slots = 1
     names = ("Wx", "Wh", "b")
 
-    def _half_scale(self, dtype: np.dtype) -> np.ndarray:
-        """(3H,) column scale: 0.5 on the sigmoid gates (z, r), 1 on n."""
-        H = self.hidden_size
-        scale = np.full(3 * H, 0.5, dtype=dtype)
-        scale[N * H :] = 1.0
-        return scale
-
     def forward(self, xproj, Wh, state0):
         T, B, GH = xproj.shape
         H = GH // 3
         dt = xproj.dtype
-        scale = self._half_scale(dt)
+        scale = sigmoid_half_scale(H, 3, N, dt)
         # pre-activations (sigmoid columns halved); become the gate values z, r, n in place
         gates = np.multiply(xproj, scale, dtype=dt)  # (T, B, 3H)
         WhT = np.ascontiguousarray((Wh * scale[:, None]).T)  # (H, 3H); BLAS is slower on a .T view

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cells import Cell
+from .cells import Cell, sigmoid_half_scale
 
 O, I, F, G = range(4)  # gate block order inside the 4H columns
 
@@ -39,18 +39,11 @@ class LSTMCell(Cell):
         b[F * H : (F + 1) * H] = 1.0
         return b
 
-    def _half_scale(self, dtype: np.dtype) -> np.ndarray:
-        """(4H,) column scale: 0.5 on the sigmoid gates (o, i, f), 1 on g."""
-        H = self.hidden_size
-        scale = np.full(4 * H, 0.5, dtype=dtype)
-        scale[G * H :] = 1.0
-        return scale
-
     def forward(self, xproj, Wh, state0):
         T, B, GH = xproj.shape
         H = GH // 4
         dt = xproj.dtype
-        scale = self._half_scale(dt)
+        scale = sigmoid_half_scale(H, 4, G, dt)
         # pre-activations, with the sigmoid columns halved; become the activations in place
         gates = np.multiply(xproj, scale, dtype=dt)  # (T, B, 4H)
         # (H, 4H) contiguous: BLAS runs h @ WhT ~30% slower on a transposed view
