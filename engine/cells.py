@@ -53,7 +53,9 @@ class Cell:
         raise NotImplementedError
 
 
-def sigmoid_half_scale(hidden_size: int, gates: int, tanh_block: int, dtype: np.dtype) -> np.ndarray:
+def sigmoid_half_scale(
+    hidden_size: int, gates: int, tanh_block: int, dtype: np.dtype
+) -> np.ndarray:
     """(G*H,) column scale: 0.5 on sigmoid gate blocks, 1 on the tanh block.
 
     Gated cells compute sigmoid(a) = (1 + tanh(a / 2)) / 2, so halving the sigmoid columns of the

@@ -327,7 +327,11 @@ async def test_r_rolls_a_diverged_run_back_to_the_last_good_checkpoint(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = dashboard(app)
         await wait_for(pilot, lambda: screen.run_state == "diverged", what="the divergence")
-        assert "Roll back" in str(screen.query_one(KeyBar).render())
+        await wait_for(
+            pilot,
+            lambda: "Roll back" in str(screen.query_one(KeyBar).render()),
+            what="the key bar to offer the rollback",
+        )
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.run_state == "paused", what="the rollback")
         assert trainer.step_count == 20
