@@ -64,3 +64,12 @@ def make_text(chars: int, seed: int = 1234) -> str:
 def small_text() -> str:
     """6,000 characters of pangrams: a few epochs of a tiny model in no time, no corpus needed."""
     return make_text(6000)
+
+
+@pytest.fixture
+def isolated_corpora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep a corpora test away from the real cache, the local folder and the network."""
+    monkeypatch.setenv("RNN_TUI_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("RNN_TUI_CORPUS_DIR", raising=False)
+    for name in ("KAFKA", "SHAKESPEARE"):
+        monkeypatch.setenv(f"RNN_TUI_CATALOGUE_URL_{name}", "http://127.0.0.1:9/unreachable")

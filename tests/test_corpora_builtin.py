@@ -11,14 +11,8 @@ import pytest
 from corpora import load_corpus
 from corpora.builtin import CAP_BYTES, EXCLUDED_DIRS, load_builtin, stdlib_dir, stdlib_sources
 
-
-@pytest.fixture(autouse=True)
-def no_network_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every test away from the real cache, local folder and network."""
-    monkeypatch.setenv("RNN_TUI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("RNN_TUI_CORPUS_DIR", raising=False)
-    for name in ("KAFKA", "SHAKESPEARE"):
-        monkeypatch.setenv(f"RNN_TUI_CATALOGUE_URL_{name}", "http://127.0.0.1:9/unreachable")
+# the real cache, local folder and network stay out of reach (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("isolated_corpora")
 
 
 def test_builtin_corpus_is_nonempty_python_source() -> None:

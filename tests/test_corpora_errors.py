@@ -14,13 +14,8 @@ from corpora import CorpusError, load_corpus
 CATALOGUE = "Catalogue: kafka, python, shakespeare"
 
 
-@pytest.fixture(autouse=True)
-def no_network_no_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every test away from the real cache, local folder and network."""
-    monkeypatch.setenv("RNN_TUI_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("RNN_TUI_CORPUS_DIR", raising=False)
-    for name in ("KAFKA", "SHAKESPEARE"):
-        monkeypatch.setenv(f"RNN_TUI_CATALOGUE_URL_{name}", "http://127.0.0.1:9/unreachable")
+# the real cache, local folder and network stay out of reach (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("isolated_corpora")
 
 
 def load_error(spec: str | os.PathLike[str], **options: object) -> str:
