@@ -66,6 +66,19 @@ def sigmoid_half_scale(
     return scale
 
 
+def _step_views(a: np.ndarray) -> list[np.ndarray]:
+    """Per-time-step views of a (T, B, H) array, made once per window: (H,) vectors when B == 1."""
+    return list(a[:, 0]) if a.shape[1] == 1 else list(a)
+
+
+def _recurrent_product(Wh: np.ndarray, batch: int):
+    """`f(h, out)`: out = h @ Wh.T for (B, H) rows, or Wh @ h for one (H,) vector (gemv, no transpose)."""
+    if batch == 1:
+        return Wh.dot
+    WhT = np.ascontiguousarray(Wh.T)  # BLAS runs h @ Wh.T about 2x slower on the transposed view
+    return lambda h, out: np.dot(h, WhT, out)
+
+
 class TanhCell(Cell):
     """The video's vanilla RNN: h_t = tanh(Wxh x_t + Whh h_{t-1} + bh)."""
 
@@ -78,30 +91,34 @@ class TanhCell(Cell):
         T, B, H = xproj.shape
         hs = np.empty((T + 1, B, H), dtype=xproj.dtype)  # hs[0] is h_{-1}
         hs[0] = state0[0]
-        WhT = Wh.T  # (H, H) view; h @ Whh.T == (Whh @ h.T).T
-        h, x = list(hs), list(xproj)  # per-step views made once, not per use
+        h, x = _step_views(hs), _step_views(xproj)  # (H,) vectors when B == 1: BLAS gemv
+        matvec = _recurrent_product(Wh, B)
+        add, tanh = np.add, np.tanh
         for t in range(T):
-            # in place: h_t = tanh(xproj_t + h_{t-1} @ Whh.T)
-            np.dot(h[t], WhT, out=h[t + 1])
-            np.add(h[t + 1], x[t], out=h[t + 1])
-            np.tanh(h[t + 1], out=h[t + 1])
+            # in place: h_t = tanh(xproj_t + Whh h_{t-1})
+            ht = h[t + 1]
+            matvec(h[t], ht)
+            add(ht, x[t], ht)
+            tanh(ht, ht)
         return hs[1:], hs, hs[T][None].copy()
 
     def backward(self, dhs, cache, Wh):
         hs = cache  # (T+1, B, H)
-        T = dhs.shape[0]
+        T, B, H = dhs.shape
         # tanh' for all steps at once: 1 - h^2
-        dtanh = hs[1:] * hs[1:]
+        dtanh = np.multiply(hs[1:], hs[1:])
         np.subtract(1.0, dtanh, out=dtanh)
         dxproj = dhs  # reuse the buffer: dhraw overwrites dhs step by step
         dhnext = np.zeros_like(dhs[0])
-        dh, dt = list(dhs), list(dtanh)
+        dh, dt = _step_views(dhs), _step_views(dtanh)
+        dn = dhnext[0] if B == 1 else dhnext
+        back = Wh.T.dot if B == 1 else (lambda d, out: np.dot(d, Wh, out))  # Whh^T dhraw
+        add, mul = np.add, np.multiply
         for t in range(T - 1, -1, -1):
-            # backprop into h: from the output and from the next step
-            np.add(dh[t], dhnext, out=dh[t])
-            np.multiply(dt[t], dh[t], out=dh[t])  # backprop through tanh (dh[t] becomes dhraw)
-            np.dot(dh[t], Wh, out=dhnext)
-        H = dhs.shape[2]
+            d = dh[t]
+            add(d, dn, d)  # backprop into h: from the output and from the next step
+            mul(dt[t], d, d)  # through tanh: d becomes dhraw
+            back(d, dn)
         # all steps in one matmul: dWhh = sum_t dhraw_t^T h_{t-1}
         dWh = dxproj.reshape(-1, H).T @ hs[:-1].reshape(-1, H)
         return dxproj, dWh

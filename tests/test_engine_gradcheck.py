@@ -122,3 +122,31 @@ def test_float32_model_gives_float32_gradients_close_to_float64():
     for name, g in r64.grads.items():
         assert r32.grads[name].dtype == np.float32, name
         np.testing.assert_allclose(r32.grads[name], g, rtol=1e-3, atol=1e-5 * np.max(np.abs(g)))
+
+
+@pytest.mark.parametrize("dtype, scale", [("float64", 1e3), ("float32", 100.0)])
+def test_huge_logits_take_the_shifted_softmax_and_match_a_plain_log_sum_exp(dtype, scale):
+    """Logits far beyond exp's range must give the same loss and gradients as a shifted softmax."""
+    model, params, inputs, targets, state = _setup(3, 1)
+    params["by"][...] = np.linspace(-scale, scale, V)  # exp(+-scale) over/underflows unshifted
+    if dtype == "float32":
+        model = CharModel(Config(hidden_size=H, batch_size=3, seq_length=T, init_scale=0.5,
+                                 dtype="float32"), V)
+        params = {n: p.astype(np.float32) for n, p in params.items()}
+        state = state.astype(np.float32)
+    result = model.loss_and_grads(params, inputs, targets, state)
+    assert np.isfinite(result.loss) and all(np.isfinite(g).all() for g in result.grads.values())
+    # plain reference: the same forward, softmax with the row max subtracted, in float64
+    hs = result.hidden.reshape(-1, H).astype(np.float64)
+    logits = hs @ params["Why"].T.astype(np.float64) + params["by"].astype(np.float64)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = np.arange(T * 3)
+    expected_loss = -log_probs[rows, targets.reshape(-1)].sum() / 3
+    dy = np.exp(log_probs)
+    dy[rows, targets.reshape(-1)] -= 1.0
+    rtol = 1e-9 if dtype == "float64" else 1e-4
+    assert result.loss == pytest.approx(expected_loss, rel=rtol)
+    np.testing.assert_allclose(result.grads["dby"], dy.sum(axis=0) / 3, rtol=rtol, atol=rtol)
+    forward, _ = model.loss(params, inputs, targets, state)
+    assert forward == pytest.approx(expected_loss * 3, rel=rtol)
