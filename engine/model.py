@@ -40,6 +40,13 @@ def embed(Wx: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return Wx.T[ids]
 
 
+def project(x: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """x @ W.T for a (T, B, I) stack as one (T*B, I) product: matmul on the 3-D stack would run T
+    small GEMMs (measured 3x slower for the lstm preset's second layer)."""
+    T, B, inputs = x.shape
+    return (x.reshape(T * B, inputs) @ W.T).reshape(T, B, W.shape[0])
+
+
 def shift_for_exp(logits: np.ndarray) -> None:
     """Make exp(logits) safe in place: subtract each row's max only when the values need it.
 
@@ -161,7 +168,8 @@ class CharModel:
                     # inverted dropout on the connection between layers
                     mask = (dropout_rng.random(layer_in.shape) >= p).astype(self.dtype) / (1.0 - p)
                     layer_in = layer_in * mask
-                xproj = layer_in @ params[wx].T + params[b]  # (T, B, G*H)
+                xproj = project(layer_in, params[wx])  # (T, B, G*H)
+                xproj += params[b]
             hs, cache, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
             caches.append((cache, layer_in))
             masks.append(mask)
@@ -235,7 +243,7 @@ class CharModel:
         new_state = np.empty_like(state)
         for layer, cell in enumerate(self.cells):
             wx, wh, b = self.layer_names(layer)
-            xproj = embed(params[wx], inputs) if layer == 0 else layer_in @ params[wx].T
+            xproj = embed(params[wx], inputs) if layer == 0 else project(layer_in, params[wx])
             xproj += params[b]
             layer_in, _, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
         logits = layer_in.reshape(T * B, -1) @ params["Why"].T + params["by"]

@@ -71,6 +71,15 @@ class Optimizer:
         self.t = int(flat["t"])
 
 
+def _scratch(owner: Optimizer, like: np.ndarray, which: int = 0) -> np.ndarray:
+    """Reusable temporaries (allocating model-sized arrays every step costs page faults)."""
+    key = (like.shape, like.dtype.str, which)
+    cache = owner.__dict__.setdefault("_scratch_cache", {})
+    if key not in cache:
+        cache[key] = np.empty_like(like)
+    return cache[key]
+
+
 class Adagrad(Optimizer):
     """The video's optimiser: mem += g*g; p -= lr * g / sqrt(mem + 1e-8)."""
 
@@ -78,8 +87,8 @@ class Adagrad(Optimizer):
 
     def _apply(self, p, g, lr, state):
         mem = state["mem"]
-        scratch = self._scratch(g)
-        step = self._scratch(g, 1)
+        scratch = _scratch(self, g)
+        step = _scratch(self, g, 1)
         np.multiply(g, g, out=scratch)
         mem += scratch
         # the video's expression and evaluation order: ((-lr) * g) / sqrt(mem + 1e-8)
@@ -88,14 +97,6 @@ class Adagrad(Optimizer):
         np.sqrt(scratch, out=scratch)
         step /= scratch
         p += step
-
-    def _scratch(self, like: np.ndarray, which: int = 0) -> np.ndarray:
-        """Reusable temporaries (allocating ~100 KB arrays every step costs page faults)."""
-        key = (like.shape, like.dtype.str, which)
-        cache = self.__dict__.setdefault("_scratch_cache", {})
-        if key not in cache:
-            cache[key] = np.empty_like(like)
-        return cache[key]
 
 
 class Adam(Optimizer):
@@ -119,15 +120,23 @@ class Adam(Optimizer):
 
     def _apply(self, p, g, lr, state):
         m, v = state["m"], state["v"]
+        scratch = _scratch(self, g)  # in place throughout: no model-sized temporaries per step
         m *= self.beta1
-        m += (1 - self.beta1) * g
+        np.multiply(g, 1 - self.beta1, out=scratch)
+        m += scratch
         v *= self.beta2
-        v += (1 - self.beta2) * (g * g)
+        np.multiply(g, g, out=scratch)
+        scratch *= 1 - self.beta2
+        v += scratch
         # fold both bias corrections into the step size
         step = lr * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
         if self.weight_decay and p.ndim > 1:
             p *= 1 - lr * self.weight_decay
-        p -= step * m / (np.sqrt(v) + self.eps)
+        np.sqrt(v, out=scratch)
+        scratch += self.eps
+        np.divide(m, scratch, out=scratch)
+        scratch *= step
+        p -= scratch
 
 
 class SGD(Optimizer):
