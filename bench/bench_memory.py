@@ -36,6 +36,8 @@ sys.path.insert(0, {str(REPO)!r})
 import numpy as np
 import engine
 from engine import Trainer, Vocab, preset
+from engine.allocator import retain_freed_memory
+retain_freed_memory()  # as `rnn-tui train` does
 def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def load(path):

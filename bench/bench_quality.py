@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 from engine import Config, Trainer, preset  # noqa: E402
+from engine.allocator import retain_freed_memory  # noqa: E402
 from engine.streams import validation_loss  # noqa: E402
 
 
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.corpus.is_file():
         print(f"corpus {args.corpus} not found; pass --corpus")
         return 2
+    retained = retain_freed_memory()  # as `rnn-tui train` does
     text = args.corpus.read_text(encoding="utf-8")
     cfg: Config = preset(args.preset)
     changes = dict(parse_override(item, cfg) for item in args.set)
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         f"date {time.strftime('%Y-%m-%d %H:%M')}; preset {args.preset}; overrides {changes}; "
         f"{args.minutes:g} min; corpus {args.corpus.name} ({len(trainer.train_ids)} train / "
         f"{len(trainer.val_ids)} validation chars); params {trainer.model.param_count():,}; "
-        f"load average {os.getloadavg()[0]:.2f}",
+        f"load average {os.getloadavg()[0]:.2f}; freed memory kept mapped: {retained}",
         flush=True,
     )
 

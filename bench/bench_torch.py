@@ -60,6 +60,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 from engine import Config, Trainer, preset  # noqa: E402
+from engine.allocator import retain_freed_memory  # noqa: E402
 
 MODELS = {
     "vanilla": Config(
@@ -269,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     if torch is not None:
         torch.set_num_threads(args.threads)
 
+    retained = retain_freed_memory()  # as `rnn-tui train` does
     text = load_text(args.corpus)
     print(
         f"date {time.strftime('%Y-%m-%d %H:%M')}; python {sys.version.split()[0]}; numpy {np.__version__}"
@@ -280,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"corpus {args.corpus if args.corpus.is_file() else 'synthetic (corpus not found)'}; cpus {os.cpu_count()}; "
-        f"load average {os.getloadavg()[0]:.2f}"
+        f"load average {os.getloadavg()[0]:.2f}; glibc keeps freed memory mapped: {retained} "
+        "(as rnn-tui sets it; PyTorch's allocator uses it too)"
     )
     peak_np = matmul_peak_numpy()
     line = f"matmul peak float32 2048^3: numpy {peak_np:.1f} GFLOP/s"

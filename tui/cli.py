@@ -28,6 +28,7 @@ from engine import (
     VocabError,
     preset,
 )
+from engine.allocator import retain_freed_memory
 from engine.config import LIVE_HPARAMS, PRESETS
 from engine.streams import StreamError
 
@@ -232,6 +233,7 @@ def train_command(argv: list[str]) -> int:
         raise UsageError(
             "the dashboard needs an interactive terminal; add --headless to train in a script or pipe"
         )
+    retain_freed_memory()  # steps reuse their arrays' memory instead of faulting it in again
     trainer, corpus_lines = build_trainer(args)
     if args.run_dir:
         run_dir = Path(args.run_dir)
