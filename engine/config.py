@@ -152,7 +152,9 @@ PRESETS: dict[str, Config] = {
     ),
     # The quality preset: two LSTM layers of 256, Adam, global-norm clipping. Small batches of
     # 64-character windows won the 5-minute tinyshakespeare comparison (docs/presets.md): at this
-    # budget more updates beat bigger batches.
+    # budget more updates beat bigger batches. The learning rate follows a cosine from 5e-3 down
+    # to a tenth over 4,300 steps (about 5 minutes on 2 cores) and stays there: the decay gained
+    # ~0.05 nats/char over a constant rate in the same time.
     "lstm": Config(
         cell="lstm",
         hidden_size=256,
@@ -161,6 +163,8 @@ PRESETS: dict[str, Config] = {
         seq_length=64,
         optimizer="adam",
         learning_rate=5e-3,
+        schedule="cosine",
+        total_steps=4300,
         clip_mode="norm",
         clip=5.0,
         init_scale=0.08,
