@@ -190,10 +190,11 @@ class CharModel:
         loss = float(np.log(sums).sum() - picked.sum()) / B
 
         # backward: dL/dlogits = (p - onehot(target)) / B for the batch mean; one pass normalises
-        # and scales (B * sum as the divisor)
+        # and scales (B = 1 divides as the video does; 1/(B*sum) cannot overflow like B*sum)
         if B > 1:
-            sums *= B
-        logits /= sums[:, None]
+            logits *= ((1.0 / B) / sums)[:, None]
+        else:
+            logits /= sums[:, None]
         dy = logits  # (T*B, V)
         dy[rows, flat_targets] -= 1.0 / B
         ones = np.ones(N, dy.dtype)  # column sums (bias gradients) as gemv, faster than sum(axis=0)

@@ -124,9 +124,14 @@ def test_float32_model_gives_float32_gradients_close_to_float64():
         np.testing.assert_allclose(r32.grads[name], g, rtol=1e-3, atol=1e-5 * np.max(np.abs(g)))
 
 
-@pytest.mark.parametrize("dtype, scale", [("float64", 1e3), ("float32", 100.0)])
-def test_huge_logits_take_the_shifted_softmax_and_match_a_plain_log_sum_exp(dtype, scale):
-    """Logits far beyond exp's range must give the same loss and gradients as a shifted softmax."""
+@pytest.mark.parametrize(
+    "dtype, scale",
+    [("float64", 1e3), ("float32", 100.0), ("float64", 590.0), ("float32", 65.0)],
+    ids=["float64-shifted", "float32-shifted", "float64-unshifted", "float32-unshifted"],
+)
+def test_wide_logits_match_a_plain_log_sum_exp(dtype, scale):
+    """Logits beyond exp's range (shifted path) or just inside the no-shift bound (EXP_SAFE) must
+    give the same loss and gradients as a max-shifted softmax in float64."""
     model, params, inputs, targets, state = _setup(3, 1)
     params["by"][...] = np.linspace(-scale, scale, V)  # exp(+-scale) over/underflows unshifted
     if dtype == "float32":
