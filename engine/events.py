@@ -48,6 +48,7 @@ class Snapshot:
     hidden_chars: str  # the T characters fed in to produce `hidden`
     last_checkpoint: str | None = None
     message: str = ""  # why the state is what it is (e.g. divergence reason)
+    scheduled_learning_rate: float | None = None  # rate in use under a schedule (None: constant)
 
     @property
     def bits(self) -> float:

@@ -191,15 +191,7 @@ class Trainer:
             self.clipped_fraction = clip_by_value(self._flat_grads, cfg.clip)
         else:
             self.clipped_fraction = clip_by_global_norm(self._flat_grads, cfg.clip, norm)
-        lr = learning_rate_at(
-            self.step_count,
-            cfg.learning_rate,
-            cfg.schedule,
-            cfg.warmup_steps,
-            cfg.decay_steps,
-            cfg.decay_rate,
-            cfg.total_steps,
-        )
+        lr = self.current_learning_rate()
         if self.optimizer._flat_ok():
             self.optimizer.update_flat(self._flat_params, self._flat_grads, lr)
         else:
@@ -219,6 +211,19 @@ class Trainer:
         if self._val_due:
             self.evaluate(interruptible=True)
         return loss_per_char
+
+    def current_learning_rate(self) -> float:
+        """The rate the next step uses: the live `learning_rate` is the schedule's base."""
+        cfg = self.config
+        return learning_rate_at(
+            self.step_count,
+            cfg.learning_rate,
+            cfg.schedule,
+            cfg.warmup_steps,
+            cfg.decay_steps,
+            cfg.decay_rate,
+            cfg.total_steps,
+        )
 
     @property
     def uniform_loss(self) -> float:
@@ -555,6 +560,10 @@ class Trainer:
             hidden_chars=chars,
             last_checkpoint=self.last_checkpoint,
             message=self.message,
+            scheduled_learning_rate=(
+                None if cfg.schedule == "constant" and not cfg.warmup_steps
+                else self.current_learning_rate()
+            ),
         )
 
     def describe(self) -> dict[str, Any]:

@@ -221,6 +221,31 @@ async def test_a_hyperparameter_edit_reaches_the_trainer(tmp_path):
     assert trainer.hparam_change_steps == [0]
 
 
+async def test_a_scheduled_learning_rate_shows_the_rate_in_use_beside_its_base(tmp_path):
+    trainer = new_trainer(schedule="cosine", total_steps=40, learning_rate=0.1)
+    app = new_app(trainer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        panel = app.dashboard.query_one(HyperparameterPanel)
+        await wait_for(pilot, lambda: trainer.step_count > 60, what="the end of the decay")
+        await pilot.press("space")
+        await wait_for(pilot, lambda: dashboard(app).run_state == "paused", what="the pause")
+        await wait_for(
+            pilot, lambda: panel.border_subtitle == "lr now 0.01", what="the decayed rate"
+        )
+        assert panel.input_for("learning_rate").value == "0.1"  # the base stays editable
+        await quit_app(pilot, app)
+
+
+async def test_a_constant_learning_rate_needs_no_second_number(tmp_path):
+    trainer = new_trainer()
+    app = new_app(trainer, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: trainer.step_count > 5, what="a few steps")
+        await pilot.pause(0.2)
+        assert app.dashboard.query_one(HyperparameterPanel).border_subtitle == ""
+        await quit_app(pilot, app)
+
+
 @pytest.mark.parametrize("typed", ["-1", "fast"])
 async def test_an_invalid_edit_shows_an_error_and_changes_nothing(tmp_path, typed):
     trainer = new_trainer()

@@ -226,7 +226,9 @@ class DashboardScreen(Screen[str]):
             for panel in (status, self.query_one(HyperparameterPanel)):
                 panel.set_class(failed, "-diverged")
             status.show(snapshot, state=shown, message=self.failure)
-            self.query_one(HyperparameterPanel).show(snapshot.hparams)
+            self.query_one(HyperparameterPanel).show(
+                snapshot.hparams, snapshot.scheduled_learning_rate
+            )
 
     def _apply_newest_panels(self) -> None:
         """The slow panels for the newest snapshot, after the state change has been painted."""

@@ -95,8 +95,15 @@ class HyperparameterPanel(Vertical):
         for field in self.query(Input):
             field.remove_class("-invalid-value")
 
-    def show(self, values: Mapping[str, float]) -> None:
-        """Reflect the trainer's live values in every input not being edited."""
+    def show(self, values: Mapping[str, float], scheduled_rate: float | None = None) -> None:
+        """Reflect the trainer's live values in every input not being edited.
+
+        Under a learning-rate schedule the `lr` input holds the schedule's base; the rate in use
+        goes in the border's subtitle, so a decayed run does not look like it trains at the base.
+        """
+        subtitle = "" if scheduled_rate is None else f"lr now {scheduled_rate:.2g}"
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
         if dict(values) == self.values:
             return
         self.values = dict(values)
