@@ -18,9 +18,11 @@ from .metrics import nats_to_bits
 def format_progress(s: Snapshot) -> str:
     """One compact line: step, epoch, losses in nats and bits, validation, speed, time."""
     val = f" | val {s.val_loss:.3f}" if s.val_loss is not None else ""
+    lr = f" | lr {s.scheduled_learning_rate:.2g}" if s.scheduled_learning_rate is not None else ""
     return (
         f"step {s.step:>7} | epoch {s.epoch} ({s.epoch_progress:4.0%}) | loss {s.smooth_loss:.3f} nats/char "
-        f"({nats_to_bits(s.smooth_loss):.2f} bits){val} | {s.chars_per_sec / 1000:6.1f}k chars/s | {_clock(s.elapsed)}"
+        f"({nats_to_bits(s.smooth_loss):.2f} bits){val}{lr} | {s.chars_per_sec / 1000:6.1f}k chars/s | "
+        f"{_clock(s.elapsed)}"
     )
 
 
@@ -125,5 +127,7 @@ def snapshot_record(s: Snapshot) -> dict[str, Any]:
         "elapsed": round(s.elapsed, 3),
         "grad_norm": s.grad_norm,
         "clipped_fraction": s.clipped_fraction,
+        "learning_rate": s.hparams.get("learning_rate"),  # the schedule's base
+        "scheduled_learning_rate": s.scheduled_learning_rate,  # in use; None without a schedule
         "state": s.state,
     }

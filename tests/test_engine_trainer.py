@@ -460,3 +460,24 @@ def test_periodic_sample_continues_from_the_next_character_like_the_video(small_
     event = trainer.periodic_sample()
     assert event.seed == next_char
     assert event.text == expected
+
+
+def test_a_schedule_reports_the_rate_in_use_in_snapshots_progress_lines_and_logs(small_text):
+    from engine.headless import format_progress, snapshot_record
+
+    decaying = Trainer(CONFIG.replace(schedule="cosine", total_steps=10, learning_rate=0.1), small_text)
+    for _ in range(12):
+        decaying.step()
+    snap = decaying.snapshot()
+    assert snap.scheduled_learning_rate == pytest.approx(0.01)  # a tenth of the base after the horizon
+    assert decaying.current_learning_rate() == pytest.approx(0.01)
+    assert "| lr 0.01 |" in format_progress(snap)
+    record = snapshot_record(snap)
+    assert record["learning_rate"] == 0.1 and record["scheduled_learning_rate"] == pytest.approx(0.01)
+
+    constant = Trainer(CONFIG, small_text)
+    constant.step()
+    snap = constant.snapshot()
+    assert snap.scheduled_learning_rate is None
+    assert "lr" not in format_progress(snap)
+    assert snapshot_record(snap)["scheduled_learning_rate"] is None
