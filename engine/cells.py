@@ -71,12 +71,12 @@ def _step_views(a: np.ndarray) -> list[np.ndarray]:
     return list(a[:, 0]) if a.shape[1] == 1 else list(a)
 
 
-def _recurrent_product(Wh: np.ndarray, batch: int):
-    """`f(h, out)`: out = h @ Wh.T for (B, H) rows, or Wh @ h for one (H,) vector (gemv, no transpose)."""
+def _recurrent_product(W: np.ndarray, batch: int):
+    """`f(h, out)`: out = h @ W.T for (B, H) rows, or W @ h for one (H,) vector (gemv)."""
     if batch == 1:
-        return Wh.dot
-    WhT = np.ascontiguousarray(Wh.T)  # BLAS runs h @ Wh.T about 2x slower on the transposed view
-    return lambda h, out: np.dot(h, WhT, out)
+        return W.dot
+    WT = np.ascontiguousarray(W.T)  # BLAS runs h @ W.T about 2x slower on a transposed view
+    return lambda h, out: np.dot(h, WT, out)
 
 
 class TanhCell(Cell):
@@ -109,10 +109,9 @@ class TanhCell(Cell):
         dtanh = np.multiply(hs[1:], hs[1:])
         np.subtract(1.0, dtanh, out=dtanh)
         dxproj = dhs  # reuse the buffer: dhraw overwrites dhs step by step
-        dhnext = np.zeros_like(dhs[0])
         dh, dt = _step_views(dhs), _step_views(dtanh)
-        dn = dhnext[0] if B == 1 else dhnext
-        back = Wh.T.dot if B == 1 else (lambda d, out: np.dot(d, Wh, out))  # Whh^T dhraw
+        dn = np.zeros_like(dh[0])  # gradient into h from the next step
+        back = _recurrent_product(Wh.T, B)  # dn = Whh^T dhraw
         add, mul = np.add, np.multiply
         for t in range(T - 1, -1, -1):
             d = dh[t]

@@ -264,7 +264,8 @@ class CharModel:
         x = None
         for layer, cell in enumerate(self.cells):
             wx, wh, b = self.layer_names(layer)
-            xproj = params[wx].T[ids] + params[b] if layer == 0 else x @ params[wx].T + params[b]
+            xproj = embed(params[wx], ids) if layer == 0 else x @ params[wx].T
+            xproj += params[b]
             new_state[layer] = cell.step(xproj, params[wh], state[layer])
             x = new_state[layer, 0]
         return x @ params["Why"].T + params["by"], new_state

@@ -57,6 +57,14 @@ class Optimizer:
     def _apply(self, p: np.ndarray, g: np.ndarray, lr: float, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
+    def _scratch(self, like: np.ndarray, which: int = 0) -> np.ndarray:
+        """Reusable temporaries (allocating model-sized arrays every step costs page faults)."""
+        key = (like.shape, like.dtype.str, which)
+        cache = self.__dict__.setdefault("_scratch_cache", {})
+        if key not in cache:
+            cache[key] = np.empty_like(like)
+        return cache[key]
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Flat 'slot/name' -> array copy, plus the step count."""
         out = {f"{slot}/{n}": a.copy() for slot, d in self.state.items() for n, a in d.items()}
@@ -71,15 +79,6 @@ class Optimizer:
         self.t = int(flat["t"])
 
 
-def _scratch(owner: Optimizer, like: np.ndarray, which: int = 0) -> np.ndarray:
-    """Reusable temporaries (allocating model-sized arrays every step costs page faults)."""
-    key = (like.shape, like.dtype.str, which)
-    cache = owner.__dict__.setdefault("_scratch_cache", {})
-    if key not in cache:
-        cache[key] = np.empty_like(like)
-    return cache[key]
-
-
 class Adagrad(Optimizer):
     """The video's optimiser: mem += g*g; p -= lr * g / sqrt(mem + 1e-8)."""
 
@@ -87,8 +86,8 @@ class Adagrad(Optimizer):
 
     def _apply(self, p, g, lr, state):
         mem = state["mem"]
-        scratch = _scratch(self, g)
-        step = _scratch(self, g, 1)
+        scratch = self._scratch(g)
+        step = self._scratch(g, 1)
         np.multiply(g, g, out=scratch)
         mem += scratch
         # the video's expression and evaluation order: ((-lr) * g) / sqrt(mem + 1e-8)
@@ -120,7 +119,7 @@ class Adam(Optimizer):
 
     def _apply(self, p, g, lr, state):
         m, v = state["m"], state["v"]
-        scratch = _scratch(self, g)  # in place throughout: no model-sized temporaries per step
+        scratch = self._scratch(g)  # in place throughout: no model-sized temporaries per step
         m *= self.beta1
         np.multiply(g, 1 - self.beta1, out=scratch)
         m += scratch
