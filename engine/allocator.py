@@ -3,11 +3,11 @@
 Every step allocates and frees the same few-megabyte arrays (gate activations, their gradients,
 logits). By default glibc maps blocks that large afresh and hands the freed top of the heap back
 to the kernel, so each step zero-fills the same memory again through thousands of page faults:
-about 2,000-3,000 per step of the `lstm` preset here, 5-15% of its step time. Raising glibc's
-mmap and trim thresholds keeps that memory in the process. Training's peak RSS is unchanged;
-RSS just no longer shrinks between steps. Blocks above the mmap threshold (a 100 MB corpus) are
-still returned; freed smaller ones are not, which added ~25 MB to the peak of encoding a 100 MB
-text (docs/presets.md).
+about 2,000-3,000 per step of the `lstm` preset here, up to ~15% of its step time
+(bench/bench_floor.py). Raising glibc's mmap and trim thresholds keeps that memory in the
+process. Training's peak RSS is unchanged; RSS just no longer shrinks between steps. Blocks above
+the mmap threshold (a 100 MB corpus) are still returned; freed smaller ones are not, which added
+~25 MB to the peak of encoding a 100 MB text (docs/presets.md).
 """
 
 from __future__ import annotations

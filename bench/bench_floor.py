@@ -1,0 +1,222 @@
+"""What NumPy cannot go below: the floors behind the classic 5x and LSTM 1.0x speed targets.
+
+    python bench/bench_floor.py [--repeats 7]
+
+1. Classic (B = 1, float64, hidden 100, window 25, vocabulary 80), one BLAS thread: the best time
+   of each call a NumPy training step cannot avoid, summed per window (three calls per time step
+   forward and backward, Adagrad's square root and division over all 26,180 weights plus five
+   cheap passes, the head's five matmuls), against the plain reference's best time per window.
+2. The issue's LSTM (2 x 256, window 25, B 64, float32, vocabulary 65), two BLAS threads: the best
+   time of every matrix product one window needs, summed, against PyTorch's whole step when torch
+   is installed.
+3. Page faults and time per step of the `lstm` preset with and without
+   `engine.allocator.retain_freed_memory`, each in a fresh subprocess.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))  # the plain classic reference
+
+import numpy as np  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt"
+REPEATS = 7
+
+
+def best_us(fn, calls: int = 200) -> float:
+    """Best of REPEATS timings of `calls` calls, in microseconds per call."""
+    fn()
+    best = float("inf")
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / calls)
+    return best * 1e6
+
+
+def classic_floor(rng: np.random.Generator) -> None:
+    import reference_classic as ref
+
+    H, V, T, n = 100, 80, 25, 26_180
+    W, h, out = rng.standard_normal((H, H)) * 0.01, rng.standard_normal(H), np.empty(H)
+    gemv = best_us(lambda: W.dot(h, out), 5000)
+    add = best_us(lambda: np.add(out, h, out), 5000)
+    tanh = best_us(lambda: np.tanh(h, out), 5000)
+    g, m, s = rng.standard_normal(n), rng.random(n) + 1.0, np.empty(n)
+    sqrt = best_us(lambda: np.sqrt(m, s))
+    div = best_us(lambda: np.divide(g, m, s))
+    cheap = best_us(lambda: np.add(g, m, s))
+    top, Why, dy = rng.standard_normal((T, H)), rng.standard_normal((V, H)), rng.standard_normal((T, V))
+    head = (
+        best_us(lambda: top @ Why.T)  # logits
+        + best_us(lambda: dy.T @ top)  # dWhy
+        + best_us(lambda: dy @ Why)  # gradient into h
+        + best_us(lambda: top.T @ top)  # dWhh
+        + best_us(lambda: top.T @ dy)  # dWxh as a one-hot product
+    )
+    recurrence = T * (gemv + add + tanh) + T * (add + add + gemv)
+    adagrad = sqrt + div + 5 * cheap
+    floor = recurrence + adagrad + head
+    ids = rng.integers(0, V, 20_000)
+    run = ref.ClassicRun(ids, V, seed=0)
+    reference = min(T * 1e6 / ref.chars_per_second(run, 100) for _ in range(REPEATS))
+    print("classic, one BLAS thread, best call times:")
+    print(f"  gemv 100x100 {gemv:.2f} us, add {add:.2f} us, tanh {tanh:.2f} us (100 numbers)")
+    print(f"  over 26,180 float64: sqrt {sqrt:.1f} us, divide {div:.1f} us, add {cheap:.1f} us")
+    print(f"  per window: recurrence {recurrence:.0f} us + Adagrad {adagrad:.0f} us + head {head:.0f} us "
+          f"= {floor:.0f} us with no bookkeeping at all")
+    print(f"  plain reference, best window: {reference:.0f} us -> ceiling {reference / floor:.1f}x")
+
+
+def lstm_floor(rng: np.random.Generator) -> None:
+    f32 = np.float32
+    B, T, H, V, G = 64, 25, 256, 65, 1024
+
+    def r(*shape):
+        return rng.standard_normal(shape).astype(f32)
+
+    h, WhT, K, Wh = r(B, H), r(H, G), r(B, G), r(G, H)
+    X, WxT, D, Y, dY, Why = r(T * B, H), r(H, G), r(T * B, G), r(T * B, H), r(T * B, V), r(V, H)
+    onehot = r(T * B, V)
+    per_step = best_us(lambda: h @ WhT, 100) + best_us(lambda: K @ Wh, 100)
+    window = (
+        best_us(lambda: X @ WxT, 20)  # second layer's input projection
+        + 2 * best_us(lambda: D.T @ Y, 20)  # both recurrent weight gradients
+        + best_us(lambda: D.T @ X, 20)  # second layer's input weight gradient
+        + best_us(lambda: D @ WxT.T, 20)  # gradient into the first layer's output
+        + best_us(lambda: D.T @ onehot, 20)  # first layer's input weight gradient (one-hot)
+        + best_us(lambda: Y @ Why.T, 20) + best_us(lambda: dY.T @ Y, 20) + best_us(lambda: dY @ Why, 20)
+    )
+    total_ms = (2 * T * per_step + window) / 1000
+    gates_ms = 2 * lstm_gate_arithmetic_us(r, B, T, H) / 1000  # two layers
+    print("LSTM 2x256, window 25, B 64, float32, two BLAS threads:")
+    print(f"  per-step products {2 * T * per_step / 1000:.1f} ms + whole-window products "
+          f"{window / 1000:.1f} ms = {total_ms:.1f} ms of matrix products per window")
+    print(f"  the gate arithmetic engine/lstm.py runs (same ufunc calls, both layers): {gates_ms:.1f} ms "
+          f"-> {total_ms + gates_ms:.1f} ms per window before anything else")
+    try:
+        import torch
+    except ImportError:
+        print("  PyTorch is not installed: no comparison")
+        return
+    from bench_torch import MODELS, TorchRun  # bench/ is on sys.path when run as a script
+
+    from engine import Trainer
+
+    torch.set_num_threads(2)
+    trainer = Trainer(MODELS["lstm"], CORPUS.read_text(encoding="utf-8"))
+    run = TorchRun(torch, MODELS["lstm"], trainer)
+    run.run(3)
+    step_ms = min(run.run(5) / 5 for _ in range(REPEATS)) * 1000
+    print(f"  PyTorch's whole step, best of {REPEATS} x 5: {step_ms:.1f} ms "
+          f"(the engine's products alone are {total_ms / step_ms:.2f} of it)")
+
+
+def lstm_gate_arithmetic_us(r, B: int, T: int, H: int) -> float:
+    """Best time of one layer's elementwise work for a window, as engine/lstm.py issues it."""
+    a, rec, c, c0, ig, tc, hh = r(B, 4 * H), r(B, 4 * H), r(B, H), r(B, H), r(B, H), r(B, H), r(B, H)
+    sig, o, i, f, g = a[:, : 3 * H], a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+
+    def forward_step():
+        a.__iadd__(rec)
+        np.tanh(a, out=a)
+        sig.__imul__(0.5)
+        sig.__iadd__(0.5)
+        np.multiply(f, c0, out=c)
+        np.multiply(i, g, out=ig)
+        c.__iadd__(ig)
+        np.tanh(c, out=tc)
+        np.multiply(o, tc, out=hh)
+
+    # the same calls on the same shapes, written to separate outputs so no value compounds
+    K4, Kin, dh, dhs, dn, dc, carry = r(B, 4, H), r(B, 4, H), r(B, H), r(B, H), r(B, H), r(B, H), r(B, H)
+    ko, kifg, dcb = K4[:, 0], K4[:, 1:], dc[:, None, :]
+
+    def backward_step():
+        np.add(dhs, dn, out=dh)
+        np.multiply(Kin[:, 0], dh, out=ko)
+        np.multiply(dh, c0, out=dc)
+        dc.__iadd__(carry)
+        np.multiply(Kin[:, 1:], dcb, out=kifg)
+        np.multiply(c0, f, out=carry)
+
+    G4, Kw, A, tcs = r(T, B, 4, H), r(T, B, 4, H), r(T, B, H), r(T, B, H)
+
+    def backward_prologue():  # the factors computed for all steps before the backward loop
+        s3 = Kw[:, :, :3]
+        np.subtract(1, G4[:, :, :3], out=s3)
+        s3 *= G4[:, :, :3]
+        Kw[:, :, 0] *= tcs
+        Kw[:, :, 1] *= G4[:, :, 3]
+        Kw[:, :, 2] *= tcs
+        kg = Kw[:, :, 3]
+        np.multiply(G4[:, :, 3], G4[:, :, 3], out=kg)
+        np.subtract(1, kg, out=kg)
+        kg *= G4[:, :, 1]
+        np.multiply(tcs, tcs, out=A)
+        np.subtract(1, A, out=A)
+        np.multiply(A, G4[:, :, 0], out=A)
+
+    return T * (best_us(forward_step, 50) + best_us(backward_step, 50)) + best_us(backward_prologue, 5)
+
+
+FAULTS_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, {repo!r})
+from threadpoolctl import threadpool_limits
+from engine import Trainer, preset
+from engine.allocator import retain_freed_memory
+if {retain}:
+    retain_freed_memory()
+threadpool_limits(2, user_api="blas")
+trainer = Trainer(preset("lstm").replace(val_every=0, sample_every=0), open({corpus!r}).read())
+for _ in range(3):
+    trainer.step()
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+for _ in range(20):
+    trainer.step()
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"faults": (r1.ru_minflt - r0.ru_minflt) / 20, "ms": (time.perf_counter() - t0) / 20 * 1e3}}))
+"""
+
+
+def page_faults() -> None:
+    print("lstm preset, 20 steps after 3 warm-up steps, fresh process each (alternating):")
+    for retain in (False, True, False, True):
+        code = FAULTS_CHILD.format(repo=str(REPO), retain=retain, corpus=str(CORPUS))
+        out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                        text=True, check=True).stdout)
+        label = "retain_freed_memory" if retain else "glibc default      "
+        print(f"  {label}: {out['faults']:6.0f} page faults/step, {out['ms']:5.1f} ms/step")
+
+
+def main(argv: list[str] | None = None) -> int:
+    global REPEATS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=REPEATS, help="best of this many timings")
+    REPEATS = parser.parse_args(argv).repeats
+    if not CORPUS.is_file():
+        parser.error(f"{CORPUS} not found (the shared corpora beside the repository)")
+    rng = np.random.default_rng(0)
+    print(f"date {time.strftime('%Y-%m-%d %H:%M')}; numpy {np.__version__}")
+    with threadpool_limits(1, user_api="blas"):
+        classic_floor(rng)
+    with threadpool_limits(2, user_api="blas"):
+        lstm_floor(rng)
+    page_faults()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
