@@ -13,14 +13,15 @@ projections, so this is nn.GRU with b_hn = 0.
 
 The G = 3 gate blocks of Wx, Wh and b are stored in the order (z, r, n): the two sigmoid gates are
 contiguous and squashed in one in-place pass, with sigmoid(a) = (1 + tanh(a / 2)) / 2 and the
-halving folded into scaled copies of their rows. State is (1, B, H): h.
+halving folded into their rows (Wx and b through `input_scale`, by the model; Wh here). State is
+(1, B, H): h.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .cells import Cell, sigmoid_half_scale
+from .cells import Cell, scaled_transpose, sigmoid_half_scale
 
 Z, R, N = range(3)  # gate block order inside the 3H columns
 
@@ -33,41 +34,47 @@ class GRUCell(Cell):
     state_slots = 1
     names = ("Wx", "Wh", "b")
 
+    def input_scale(self, dtype: np.dtype) -> np.ndarray:
+        """0.5 on the sigmoid gates z, r (see the module docstring)."""
+        return sigmoid_half_scale(self.hidden_size, 3, N, dtype)
+
     def forward(self, xproj, Wh, state0):
-        T, B, GH = xproj.shape
-        H = GH // 3
+        _, T, B, H = xproj.shape
         dt = xproj.dtype
-        scale = sigmoid_half_scale(H, 3, N, dt)
-        # pre-activations (sigmoid columns halved); become the gate values z, r, n in place
-        gates = np.multiply(xproj, scale, dtype=dt)  # (T, B, 3H)
-        WhT = np.ascontiguousarray((Wh * scale[:, None]).T)  # (H, 3H); BLAS is slower on a .T view
-        rec = np.empty((T, B, GH), dtype=dt)  # h_{t-1} @ WhT per step; slot n is kept for backward
+        gates = xproj  # (3, T, B, H) scaled pre-activations; become the gate values z, r, n in place
+        WhT = scaled_transpose(Wh, self.input_scale(dt))  # (H, 3H)
+        rec = np.empty((T, B, 3 * H), dtype=dt)  # h_{t-1} @ WhT per step; slot n is kept for backward
+        rec_gates = rec.reshape(T, B, 3, H).transpose(0, 2, 1, 3)  # the same as (T, 3, B, H)
         hs = np.empty((T + 1, B, H), dtype=dt)  # hs[0] is h_{-1}
         hs[0] = state0[0]
         rn = np.empty((B, H), dtype=dt)
-        h, a, p = list(hs), list(gates), list(rec)  # per-step views, made once
+        mul, add, sub, tanh, dot = np.multiply, np.add, np.subtract, np.tanh, np.dot
+        # per-step views, made once
+        h, p, pg = list(hs), list(rec), list(rec_gates)
+        zr_ = list(gates[:N].swapaxes(0, 1))  # (2, B, H): z and r of a step
+        z_, r_, n_ = list(gates[Z]), list(gates[R]), list(gates[N])
         for t in range(T):
-            np.dot(h[t], WhT, out=p[t])
-            zr = a[t][:, : N * H]
-            zr += p[t][:, : N * H]
-            np.tanh(zr, out=zr)
-            zr *= 0.5
-            zr += 0.5  # sigmoid on z, r
-            n = a[t][:, N * H :]
-            np.multiply(a[t][:, R * H : N * H], p[t][:, N * H :], out=rn)  # r * (h Wh_n^T)
-            n += rn
-            np.tanh(n, out=n)
+            dot(h[t], WhT, out=p[t])
+            zr = zr_[t]
+            add(zr, pg[t][:N], out=zr)
+            tanh(zr, out=zr)
+            mul(zr, 0.5, out=zr)
+            add(zr, 0.5, out=zr)  # sigmoid on z, r
+            n = n_[t]
+            mul(r_[t], pg[t][N], out=rn)  # r * (h Wh_n^T)
+            add(n, rn, out=n)
+            tanh(n, out=n)
             # h_t = n + z * (h_{t-1} - n)
-            np.subtract(h[t], n, out=h[t + 1])
-            h[t + 1] *= a[t][:, :H]
-            h[t + 1] += n
+            ht = h[t + 1]
+            sub(h[t], n, out=ht)
+            mul(ht, z_[t], out=ht)
+            add(ht, n, out=ht)
         return hs[1:], (hs, gates, rec), hs[T][None].copy()
 
     def backward(self, dhs, cache, Wh):
         hs, gates, rec = cache
         T, B, H = dhs.shape
-        g3 = gates.reshape(T, B, 3, H)
-        z, r, n = g3[:, :, Z], g3[:, :, R], g3[:, :, N]
+        z, r, n = gates[Z], gates[R], gates[N]
         hn = rec.reshape(T, B, 3, H)[:, :, N]  # h_{t-1} Wh_n^T
         # Every pre-activation gradient is dh_t times a factor known from the forward pass:
         #   da_n = dh (1-z)(1-n^2)                      = dh Kn
@@ -75,10 +82,10 @@ class GRUCell(Cell):
         #   da_r = da_n hn r(1-r)                       = dh Kn hn r(1-r)
         # and the recurrent matmul sees da_n * r in the n slot. Q holds the factors of that
         # recurrent gradient (z, r, n*r); per step only dh is new.
-        Q = np.empty((T, B, 3, H), dtype=dhs.dtype)
+        Q = np.empty((3, T, B, H), dtype=dhs.dtype)
         Kn = np.subtract(1, z)
         Kn *= 1 - n * n
-        qz, qr, qn = Q[:, :, Z], Q[:, :, R], Q[:, :, N]
+        qz, qr, qn = Q[Z], Q[R], Q[N]
         np.subtract(1, z, out=qz)
         qz *= z
         qz *= hs[:-1] - n
@@ -91,10 +98,12 @@ class GRUCell(Cell):
         d4 = drec.reshape(T, B, 3, H)
         dhnext = np.zeros((B, H), dtype=dhs.dtype)
         tmp = np.empty((B, H), dtype=dhs.dtype)
-        dh, q, dr, zs, drf = list(dhs), list(Q), list(d4), list(z), list(drec)
+        # per-step views, made once
+        dh, zs, drf = list(dhs), list(z), list(drec)
+        q, dr = list(Q.swapaxes(0, 1)), list(d4.swapaxes(1, 2))  # (3, B, H) each
         for t in range(T - 1, -1, -1):
             dh[t] += dhnext  # from the output and from the next step
-            np.multiply(q[t], dh[t][:, None, :], out=dr[t])  # all three gates at once
+            np.multiply(q[t], dh[t], out=dr[t])  # all three gates at once
             if t:
                 np.dot(drf[t], Wh, out=dhnext)  # (B, 3H) @ (3H, H)
                 np.multiply(dh[t], zs[t], out=tmp)  # the direct path h_{t-1} -> h_t
@@ -102,11 +111,8 @@ class GRUCell(Cell):
         # all steps in one matmul: dWh = sum_t d(h Wh^T)_t^T h_{t-1}
         dWh = drec.reshape(-1, 3 * H).T @ hs[:-1].reshape(-1, H)
         # input-side gradients: the same as the recurrent ones except da_n = dh Kn (no r)
-        dxproj = gates  # free too
-        dx4 = dxproj.reshape(T, B, 3, H)
-        dx4[:, :, Z:N] = d4[:, :, Z:N]
-        np.multiply(dhs, Kn, out=dx4[:, :, N])
-        return dxproj, dWh
+        np.multiply(dhs, Kn, out=d4[:, :, N])
+        return drec, dWh
 
     def step(self, xproj, Wh, state):
         H = self.hidden_size

@@ -10,16 +10,19 @@ are contiguous, so one in-place pass squashes them, and (i, f, g), the gates tha
 backward pass, are contiguous too, so one broadcast multiply gives their gradients. The forget-gate
 bias starts at 1 (Gers et al. 2000; Jozefowicz et al. 2015) so memory is kept early in training.
 
-sigmoid(a) = (1 + tanh(a / 2)) / 2: the halving is folded into a scaled copy of the sigmoid rows of
-Wh and of the input projections, so each step runs a single tanh over all 4H columns. State is
-(2, B, H): slot 0 is h, slot 1 is c.
+sigmoid(a) = (1 + tanh(a / 2)) / 2: the halving is folded into the sigmoid rows of the weights
+(Wx and b through `input_scale`, by the model; Wh here), so each step runs a single tanh over all
+four gates. State is (2, B, H): slot 0 is h, slot 1 is c.
+
+The forward loop also computes, while a step is still in cache, every factor of the backward pass
+that does not depend on the incoming gradient, so the backward loop is four elementwise passes and a matmul per step.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .cells import Cell, sigmoid_half_scale
+from .cells import Cell, scaled_transpose, sigmoid_half_scale
 
 O, I, F, G = range(4)  # gate block order inside the 4H columns
 
@@ -39,88 +42,89 @@ class LSTMCell(Cell):
         b[F * H : (F + 1) * H] = 1.0
         return b
 
+    def input_scale(self, dtype: np.dtype) -> np.ndarray:
+        """0.5 on the sigmoid gates o, i, f (see the module docstring)."""
+        return sigmoid_half_scale(self.hidden_size, 4, G, dtype)
+
     def forward(self, xproj, Wh, state0):
-        T, B, GH = xproj.shape
-        H = GH // 4
+        _, T, B, H = xproj.shape
         dt = xproj.dtype
-        scale = sigmoid_half_scale(H, 4, G, dt)
-        # pre-activations, with the sigmoid columns halved; become the activations in place
-        gates = np.multiply(xproj, scale, dtype=dt)  # (T, B, 4H)
-        # (H, 4H) contiguous: BLAS runs h @ WhT ~30% slower on a transposed view
-        WhT = np.ascontiguousarray((Wh * scale[:, None]).T)
+        gates = np.empty((4, B, H), dtype=dt)  # one step's activations, kept in cache
+        fs = xproj[F]  # the forget gates are kept for backward, where their inputs were
+        WhT = scaled_transpose(Wh, self.input_scale(dt))  # (H, 4H)
         hs = np.empty((T + 1, B, H), dtype=dt)  # hs[0] is h_{-1}
         cs = np.empty((T + 1, B, H), dtype=dt)  # cs[0] is c_{-1}
-        tcs = np.empty((T, B, H), dtype=dt)  # tanh(c_t), kept for backward
+        # Backward factors (da = dh * K[o], da_ifg = dc * K[i, f, g], dc = dh * A + carry):
+        #   K[o] = tanh(c) o(1-o)   K[i] = g i(1-i)   K[f] = c_{t-1} f(1-f)   K[g] = i (1-g^2)
+        #   A = o (1 - tanh(c)^2)
+        K = np.empty((4, T, B, H), dtype=dt)
+        A = np.empty((T, B, H), dtype=dt)
         hs[0], cs[0] = state0[0], state0[1]
-        rec = np.empty((B, GH), dtype=dt)  # recurrent term of one step
+        rec = np.empty((B, 4 * H), dtype=dt)  # recurrent term of one step
+        rec_gates = rec.reshape(B, 4, H).transpose(1, 0, 2)  # the same as (4, B, H)
         ig = np.empty((B, H), dtype=dt)
-        # per-step views, made once: (B, 4H) gates, their sigmoid block and each gate
-        a_, h_, c_, tc_ = list(gates), list(hs), list(cs), list(tcs)
-        sig_ = list(gates[:, :, : G * H])
-        o_, i_, f_, g_ = (list(gates[:, :, k * H : (k + 1) * H]) for k in (O, I, F, G))
+        tc = np.empty((B, H), dtype=dt)  # tanh(c_t)
+        mul, add, sub, tanh, dot = np.multiply, np.add, np.subtract, np.tanh, np.dot
+        # per-step views, made once; the gates of the step being computed live in `gates`
+        x_, f_ = list(xproj.swapaxes(0, 1)), list(fs)
+        s, ksig_ = gates[:G], list(K[:G].swapaxes(0, 1))
+        o, i, f, g = gates
+        ko_, ki_, kf_, kg_ = (list(K[k]) for k in (O, I, F, G))
+        h_, c_, A_ = list(hs), list(cs), list(A)
         for t in range(T):
-            a = a_[t]
-            np.dot(h_[t], WhT, out=rec)
-            a += rec
-            np.tanh(a, out=a)  # tanh(a/2) on o, i, f; tanh(a) on g
-            s = sig_[t]
-            s *= 0.5
-            s += 0.5  # now sigmoid(a) on o, i, f
+            dot(h_[t], WhT, out=rec)
+            add(x_[t], rec_gates, out=gates)
+            tanh(gates, out=gates)  # tanh(a/2) on o, i, f; tanh(a) on g
+            mul(s, 0.5, out=s)
+            add(s, 0.5, out=s)  # now sigmoid(a) on o, i, f
             c = c_[t + 1]
-            np.multiply(f_[t], c_[t], out=c)  # c_t = f * c_{t-1} + i * g
-            np.multiply(i_[t], g_[t], out=ig)
-            c += ig
-            np.tanh(c, out=tc_[t])
-            np.multiply(o_[t], tc_[t], out=h_[t + 1])  # h_t = o * tanh(c_t)
+            np.copyto(f_[t], f)
+            mul(f, c_[t], out=c)  # c_t = f * c_{t-1} + i * g
+            mul(i, g, out=ig)
+            add(c, ig, out=c)
+            tanh(c, out=tc)
+            mul(o, tc, out=h_[t + 1])  # h_t = o * tanh(c_t)
+            ks = ksig_[t]  # s(1-s) on o, i, f, then the factors above
+            sub(1, s, out=ks)
+            mul(ks, s, out=ks)
+            mul(ko_[t], tc, out=ko_[t])
+            mul(ki_[t], g, out=ki_[t])
+            mul(kf_[t], c_[t], out=kf_[t])
+            kg = kg_[t]
+            mul(g, g, out=kg)
+            sub(1, kg, out=kg)
+            mul(kg, i, out=kg)
+            At = A_[t]
+            mul(tc, tc, out=At)
+            sub(1, At, out=At)
+            mul(At, o, out=At)
         final = np.stack((hs[T], cs[T]))  # (2, B, H)
-        return hs[1:], (hs, cs, tcs, gates), final
+        return hs[1:], (hs, K, A, fs), final
 
     def backward(self, dhs, cache, Wh):
-        hs, cs, tcs, gates = cache
+        hs, K, A, f = cache
         T, B, H = dhs.shape
         dt = dhs.dtype
-        g4 = gates.reshape(T, B, 4, H)
-        o, i, f, g = g4[:, :, O], g4[:, :, I], g4[:, :, F], g4[:, :, G]
-        # Everything that does not depend on the incoming gradient, for all steps at once:
-        #   da_o = dh * tanh(c) * o(1-o)            K[o]
-        #   dc   = dh * o (1 - tanh(c)^2) + dc_{t+1} * f_{t+1}     A = o (1 - tanh(c)^2)
-        #   da_i = dc * g * i(1-i)                   K[i]
-        #   da_f = dc * c_{t-1} * f(1-f)             K[f]
-        #   da_g = dc * i * (1 - g^2)                K[g]
-        # K then becomes the gate gradients dxproj in place, step by step.
-        K = np.empty((T, B, 4, H), dtype=dt)
-        sig = K[:, :, O : F + 1]  # o, i, f: s(1-s) in two passes over the contiguous sigmoid block
-        np.subtract(1, g4[:, :, O : F + 1], out=sig)
-        sig *= g4[:, :, O : F + 1]
-        K[:, :, O] *= tcs
-        K[:, :, I] *= g
-        K[:, :, F] *= cs[:-1]
-        kg = K[:, :, G]
-        np.multiply(g, g, out=kg)
-        np.subtract(1, kg, out=kg)
-        kg *= i
-        A = np.multiply(tcs, tcs)
-        np.subtract(1, A, out=A)
-        A *= o
-
+        dxproj = np.empty((T, B, 4 * H), dtype=dt)
+        dgates = dxproj.reshape(T, B, 4, H).transpose(0, 2, 1, 3)  # the same as (T, 4, B, H)
         dhnext = np.zeros((B, H), dtype=dt)
         dc = np.empty((B, H), dtype=dt)
         dc_carry = np.zeros((B, H), dtype=dt)  # dc_{t+1} * f_{t+1}
-        dcb = dc[:, None, :]  # (B, 1, H): broadcasts over the i, f, g blocks
+        mul, add, dot = np.multiply, np.add, np.dot
         # per-step views, made once
-        dh_, a_, f_ = list(dhs), list(A), list(f)
-        k_, ko_, kifg_ = list(K.reshape(T, B, 4 * H)), list(K[:, :, O]), list(K[:, :, I:])
+        dh_, A_, f_, dx_ = list(dhs), list(A), list(f), list(dxproj)
+        ko_, kifg_ = list(K[O]), list(K[I:].swapaxes(0, 1))
+        do_, difg_ = list(dgates[:, O]), list(dgates[:, I:])
         for t in range(T - 1, -1, -1):
             dh = dh_[t]
-            dh += dhnext  # from the output and from the next step
-            ko_[t] *= dh
-            np.multiply(dh, a_[t], out=dc)
-            dc += dc_carry
-            kifg_[t] *= dcb  # i, f, g at once
+            add(dh, dhnext, out=dh)  # from the output and from the next step
+            mul(ko_[t], dh, out=do_[t])
+            mul(dh, A_[t], out=dc)
+            add(dc, dc_carry, out=dc)
+            mul(kifg_[t], dc, out=difg_[t])  # i, f, g at once
             if t:
-                np.multiply(dc, f_[t], out=dc_carry)
-                np.dot(k_[t], Wh, out=dhnext)  # (B, 4H) @ (4H, H)
-        dxproj = K.reshape(T, B, 4 * H)
+                mul(dc, f_[t], out=dc_carry)
+                dot(dx_[t], Wh, out=dhnext)  # (B, 4H) @ (4H, H)
         # all steps in one matmul: dWh = sum_t da_t^T h_{t-1}
         dWh = dxproj.reshape(-1, 4 * H).T @ hs[:-1].reshape(-1, H)
         return dxproj, dWh

@@ -40,11 +40,39 @@ def embed(Wx: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return Wx.T[ids]
 
 
-def project(x: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """x @ W.T for a (T, B, I) stack as one (T*B, I) product: matmul on the 3-D stack would run T
-    small GEMMs (measured 3x slower for the lstm preset's second layer)."""
+def gate_major_lookup(Wx: np.ndarray, b: np.ndarray, ids: np.ndarray, scale, gates: int):
+    """Input projections of one-hot ids with the bias, as a cell takes them: (G, *ids.shape, H).
+
+    With at least as many ids as vocabulary entries, one gather from a (G, V, H) table of
+    (Wx^T + b) * scale, so neither the bias nor the scale costs a pass over the larger result;
+    with fewer (the classic window: 25 ids, ~80 characters), the rows are gathered first.
+    """
+    V = Wx.shape[1]
+    if ids.size >= V:
+        table = Wx.T + b  # (V, G*H)
+        if scale is not None:
+            table *= scale
+        table = np.ascontiguousarray(table.reshape(V, gates, -1).transpose(1, 0, 2))  # (G, V, H)
+        return table.take(ids, axis=1)
+    rows = Wx.T[ids] + b  # (*ids.shape, G*H)
+    if scale is not None:
+        rows *= scale
+    return np.ascontiguousarray(np.moveaxis(rows.reshape(*ids.shape, gates, -1), -2, 0))
+
+
+def gate_major_project(x: np.ndarray, W: np.ndarray, b: np.ndarray, scale, gates: int):
+    """(x @ W.T + b) * scale for a (T, B, I) stack, as a cell takes it: (G, T, B, H).
+
+    One (T*B, I) @ (I, H) product per gate block (numpy's batched matmul); a 3-D stack against W
+    would run T small GEMMs instead (3x slower for the lstm preset's second layer).
+    """
     T, B, inputs = x.shape
-    return (x.reshape(T * B, inputs) @ W.T).reshape(T, B, W.shape[0])
+    if scale is not None:
+        W, b = W * scale[:, None], b * scale
+    WT = np.ascontiguousarray(W.reshape(gates, -1, inputs).transpose(0, 2, 1))  # (G, I, H)
+    out = np.matmul(x.reshape(T * B, inputs), WT)  # (G, T*B, H)
+    out += b.reshape(gates, 1, -1)
+    return out.reshape(gates, T, B, -1)
 
 
 def shift_for_exp(logits: np.ndarray) -> None:
@@ -157,19 +185,17 @@ class CharModel:
         masks: list[np.ndarray | None] = []
         for layer, cell in enumerate(self.cells):
             wx, wh, b = self.layer_names(layer)
+            scale = cell.input_scale(self.dtype)
+            mask = None
             if layer == 0:
                 # embedding lookup instead of a one-hot matmul: column ids of Wxh, for all steps
-                xproj = embed(params[wx], inputs)  # (T, B, G*H)
-                xproj += params[b]
-                mask = None
+                xproj = gate_major_lookup(params[wx], params[b], inputs, scale, cell.gates)
             else:
-                mask = None
                 if p > 0.0:
                     # inverted dropout on the connection between layers
                     mask = (dropout_rng.random(layer_in.shape) >= p).astype(self.dtype) / (1.0 - p)
                     layer_in = layer_in * mask
-                xproj = project(layer_in, params[wx])  # (T, B, G*H)
-                xproj += params[b]
+                xproj = gate_major_project(layer_in, params[wx], params[b], scale, cell.gates)
             hs, cache, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
             caches.append((cache, layer_in))
             masks.append(mask)
@@ -244,8 +270,11 @@ class CharModel:
         new_state = np.empty_like(state)
         for layer, cell in enumerate(self.cells):
             wx, wh, b = self.layer_names(layer)
-            xproj = embed(params[wx], inputs) if layer == 0 else project(layer_in, params[wx])
-            xproj += params[b]
+            scale = cell.input_scale(self.dtype)
+            if layer == 0:
+                xproj = gate_major_lookup(params[wx], params[b], inputs, scale, cell.gates)
+            else:
+                xproj = gate_major_project(layer_in, params[wx], params[b], scale, cell.gates)
             layer_in, _, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
         logits = layer_in.reshape(T * B, -1) @ params["Why"].T + params["by"]
         logits = logits.astype(np.float64, copy=False)
