@@ -89,21 +89,25 @@ def lstm_floor(rng: np.random.Generator) -> None:
     h, WhT, K, Wh = r(B, H), r(H, G), r(B, G), r(G, H)
     X, WxT, D, Y, dY, Why = r(T * B, H), r(H, G), r(T * B, G), r(T * B, H), r(T * B, V), r(V, H)
     onehot = r(T * B, V)
-    per_step = best_us(lambda: h @ WhT, 100) + best_us(lambda: K @ Wh, 100)
+    forward_us, backward_us = best_us(lambda: h @ WhT, 100), best_us(lambda: K @ Wh, 100)
+    per_step = forward_us + backward_us
+    weight_gradient_us = best_us(lambda: D.T @ Y, 20)
     window = (
         best_us(lambda: X @ WxT, 20)  # second layer's input projection
-        + 2 * best_us(lambda: D.T @ Y, 20)  # both recurrent weight gradients
+        + 2 * weight_gradient_us  # both recurrent weight gradients
         + best_us(lambda: D.T @ X, 20)  # second layer's input weight gradient
         + best_us(lambda: D @ WxT.T, 20)  # gradient into the first layer's output
         + best_us(lambda: D.T @ onehot, 20)  # first layer's input weight gradient (one-hot)
         + best_us(lambda: Y @ Why.T, 20) + best_us(lambda: dY.T @ Y, 20) + best_us(lambda: dY @ Why, 20)
     )
     total_ms = (2 * T * per_step + window) / 1000
-    gates_ms = 2 * lstm_gate_arithmetic_us(r, B, T, H) / 1000  # two layers
+    in_cell_products = T * forward_us + (T - 1) * backward_us + weight_gradient_us
+    gates_ms = 2 * lstm_cell_elementwise_ms(r, B, T, H, in_cell_products)  # two layers
     print("LSTM 2x256, window 25, B 64, float32, two BLAS threads:")
     print(f"  per-step products {2 * T * per_step / 1000:.1f} ms + whole-window products "
           f"{window / 1000:.1f} ms = {total_ms:.1f} ms of matrix products per window")
-    print(f"  the gate arithmetic engine/lstm.py runs (same ufunc calls, both layers): {gates_ms:.1f} ms "
+    print(f"  the gate arithmetic of engine/lstm.py (its cell timed whole, minus these products, "
+          f"both layers): {gates_ms:.1f} ms "
           f"-> {total_ms + gates_ms:.1f} ms per window before anything else")
     try:
         import torch
@@ -123,52 +127,20 @@ def lstm_floor(rng: np.random.Generator) -> None:
           f"(the engine's products alone are {total_ms / step_ms:.2f} of it)")
 
 
-def lstm_gate_arithmetic_us(r, B: int, T: int, H: int) -> float:
-    """Best time of one layer's elementwise work for a window, as engine/lstm.py issues it."""
-    a, rec, c, c0, ig, tc, hh = r(B, 4 * H), r(B, 4 * H), r(B, H), r(B, H), r(B, H), r(B, H), r(B, H)
-    sig, o, i, f, g = a[:, : 3 * H], a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+def lstm_cell_elementwise_ms(r, B: int, T: int, H: int, products_us: float) -> float:
+    """One layer's elementwise work per window as engine/lstm.py does it: the real cell's forward
+    and backward timed whole, minus the best times of the matrix products inside them."""
+    from engine.lstm import LSTMCell
 
-    def forward_step():
-        a.__iadd__(rec)
-        np.tanh(a, out=a)
-        sig.__imul__(0.5)
-        sig.__iadd__(0.5)
-        np.multiply(f, c0, out=c)
-        np.multiply(i, g, out=ig)
-        c.__iadd__(ig)
-        np.tanh(c, out=tc)
-        np.multiply(o, tc, out=hh)
+    cell = LSTMCell(H)
+    x, Wh, state0, dhs = 0.5 * r(4, T, B, H), 0.08 * r(4 * H, H), 0.1 * r(2, B, H), r(T, B, H)
 
-    # the same calls on the same shapes, written to separate outputs so no value compounds
-    K4, Kin, dh, dhs, dn, dc, carry = r(B, 4, H), r(B, 4, H), r(B, H), r(B, H), r(B, H), r(B, H), r(B, H)
-    ko, kifg, dcb = K4[:, 0], K4[:, 1:], dc[:, None, :]
+    def window():
+        _, cache, _ = cell.forward(x.copy(), Wh, state0)  # the cell overwrites its inputs
+        cell.backward(dhs.copy(), cache, Wh)
 
-    def backward_step():
-        np.add(dhs, dn, out=dh)
-        np.multiply(Kin[:, 0], dh, out=ko)
-        np.multiply(dh, c0, out=dc)
-        dc.__iadd__(carry)
-        np.multiply(Kin[:, 1:], dcb, out=kifg)
-        np.multiply(c0, f, out=carry)
-
-    G4, Kw, A, tcs = r(T, B, 4, H), r(T, B, 4, H), r(T, B, H), r(T, B, H)
-
-    def backward_prologue():  # the factors computed for all steps before the backward loop
-        s3 = Kw[:, :, :3]
-        np.subtract(1, G4[:, :, :3], out=s3)
-        s3 *= G4[:, :, :3]
-        Kw[:, :, 0] *= tcs
-        Kw[:, :, 1] *= G4[:, :, 3]
-        Kw[:, :, 2] *= tcs
-        kg = Kw[:, :, 3]
-        np.multiply(G4[:, :, 3], G4[:, :, 3], out=kg)
-        np.subtract(1, kg, out=kg)
-        kg *= G4[:, :, 1]
-        np.multiply(tcs, tcs, out=A)
-        np.subtract(1, A, out=A)
-        np.multiply(A, G4[:, :, 0], out=A)
-
-    return T * (best_us(forward_step, 50) + best_us(backward_step, 50)) + best_us(backward_prologue, 5)
+    copies = best_us(lambda: (x.copy(), dhs.copy()), 5)
+    return (best_us(window, 5) - copies - products_us) / 1000
 
 
 FAULTS_CHILD = """
