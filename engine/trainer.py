@@ -179,13 +179,13 @@ class Trainer:
         if not (math.isfinite(result.loss) and math.isfinite(norm)):
             raise FloatingPointError(
                 f"training diverged: the loss became {result.loss} at step {self.step_count + 1} "
-                f"(learning rate {cfg.learning_rate:g} is probably too high)"
+                f"({self._rate_phrase()} is probably too high)"
             )
         if loss_per_char > DIVERGENCE_FACTOR * self.uniform_loss:
             raise FloatingPointError(
                 f"training diverged: the loss rose to {loss_per_char:.1f} nats/char at step {self.step_count + 1}, "
-                f"far above where it started ({self.uniform_loss:.2f}; learning rate {cfg.learning_rate:g} is "
-                "probably too high)"
+                f"far above where it started ({self.uniform_loss:.2f}; {self._rate_phrase()} is probably "
+                "too high)"
             )
         if cfg.clip_mode == "value":
             self.clipped_fraction = clip_by_value(self._flat_grads, cfg.clip)
@@ -211,6 +211,13 @@ class Trainer:
         if self._val_due:
             self.evaluate(interruptible=True)
         return loss_per_char
+
+    def _rate_phrase(self) -> str:
+        """'learning rate 0.1', or with a schedule the rate in use and the base that scales it."""
+        base, now = self.config.learning_rate, self.current_learning_rate()
+        if self.config.schedule == "constant":
+            return f"learning rate {base:g}"
+        return f"learning rate {now:g} (schedule base {base:g})"
 
     def current_learning_rate(self) -> float:
         """The rate the next step uses: the live `learning_rate` is the schedule's base."""

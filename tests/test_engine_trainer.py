@@ -419,6 +419,18 @@ def test_huge_learning_rate_diverges(small_text):
     assert all(math.isfinite(x) for x in trainer.recent_losses)
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_divergence_under_a_schedule_names_the_rate_in_use_and_its_base(small_text):
+    config = CONFIG.replace(learning_rate=100.0, schedule="cosine", warmup_steps=10, total_steps=50)
+    trainer = Trainer(config, small_text)
+    events: list = []
+    assert trainer.run(events.append, max_steps=50) == "diverged"
+    (failed,) = [e for e in events if isinstance(e, TrainingFailed)]
+    in_use = trainer.current_learning_rate()
+    assert in_use != 100.0  # still warming up: the rate in use is not the base
+    assert f"learning rate {in_use:g} (schedule base 100)" in failed.reason
+
+
 def _run_record(text: str, seed: int, steps: int = 40):
     trainer = Trainer(CONFIG.replace(seed=seed), text)
     events: list = []
