@@ -26,7 +26,7 @@ class Cell:
     """Interface: recurrence over T steps; gradients back through it (truncated at the window start)."""
 
     kind: ClassVar[str]
-    gates: ClassVar[int]  # G: the fused input projection has G*H columns
+    gates: ClassVar[int]  # G: gate blocks in the input projection, (G, T, B, H)
     state_slots: ClassVar[int]  # S
     # Parameter base names: input weight (G*H, I), recurrent weight (G*H, H), bias (G*H,)
     names: ClassVar[tuple[str, str, str]]
@@ -48,9 +48,12 @@ class Cell:
         return None
 
     def forward(
-        self, xproj: np.ndarray, Wh: np.ndarray, state0: np.ndarray
+        self, xproj: np.ndarray, Wh: np.ndarray, state0: np.ndarray, need_grads: bool = True
     ) -> tuple[np.ndarray, Any, np.ndarray]:
-        """xproj (G, T, B, H), scaled, overwritten -> hs (T, B, H), cache, final state (S, B, H)."""
+        """xproj (G, T, B, H), scaled, overwritten -> hs (T, B, H), cache, final state (S, B, H).
+
+        need_grads=False (validation, forward-only loss) lets a cell skip what only backward uses.
+        """
         raise NotImplementedError
 
     def backward(
@@ -105,7 +108,7 @@ class TanhCell(Cell):
     state_slots = 1
     names = ("Wxh", "Whh", "bh")
 
-    def forward(self, xproj, Wh, state0):
+    def forward(self, xproj, Wh, state0, need_grads=True):
         _, T, B, H = xproj.shape
         hs = np.empty((T + 1, B, H), dtype=xproj.dtype)  # hs[0] is h_{-1}
         hs[0] = state0[0]

@@ -38,12 +38,12 @@ class GRUCell(Cell):
         """0.5 on the sigmoid gates z, r (see the module docstring)."""
         return sigmoid_half_scale(self.hidden_size, 3, N, dtype)
 
-    def forward(self, xproj, Wh, state0):
+    def forward(self, xproj, Wh, state0, need_grads=True):
         _, T, B, H = xproj.shape
         dt = xproj.dtype
-        gates = xproj  # (3, T, B, H) scaled pre-activations; become the gate values z, r, n in place
+        gates = xproj  # (3, T, B, H) scaled pre-activations; become z, r, n in place
         WhT = scaled_transpose(Wh, self.input_scale(dt))  # (H, 3H)
-        rec = np.empty((T, B, 3 * H), dtype=dt)  # h_{t-1} @ WhT per step; slot n is kept for backward
+        rec = np.empty((T, B, 3 * H), dtype=dt)  # h_{t-1} @ WhT per step; slot n kept for backward
         rec_gates = rec.reshape(T, B, 3, H).transpose(0, 2, 1, 3)  # the same as (T, 3, B, H)
         hs = np.empty((T + 1, B, H), dtype=dt)  # hs[0] is h_{-1}
         hs[0] = state0[0]

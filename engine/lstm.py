@@ -15,7 +15,8 @@ sigmoid(a) = (1 + tanh(a / 2)) / 2: the halving is folded into the sigmoid rows 
 four gates. State is (2, B, H): slot 0 is h, slot 1 is c.
 
 The forward loop also computes, while a step is still in cache, every factor of the backward pass
-that does not depend on the incoming gradient, so the backward loop is four elementwise passes and a matmul per step.
+that does not depend on the incoming gradient, so the backward loop is six elementwise calls and
+one matmul per step.
 """
 
 from __future__ import annotations
@@ -46,60 +47,64 @@ class LSTMCell(Cell):
         """0.5 on the sigmoid gates o, i, f (see the module docstring)."""
         return sigmoid_half_scale(self.hidden_size, 4, G, dtype)
 
-    def forward(self, xproj, Wh, state0):
+    def forward(self, xproj, Wh, state0, need_grads=True):
         _, T, B, H = xproj.shape
         dt = xproj.dtype
-        gates = np.empty((4, B, H), dtype=dt)  # one step's activations, kept in cache
-        fs = xproj[F]  # the forget gates are kept for backward, where their inputs were
         WhT = scaled_transpose(Wh, self.input_scale(dt))  # (H, 4H)
+        gates = np.empty((4, B, H), dtype=dt)  # the step's activations o, i, f, g
         hs = np.empty((T + 1, B, H), dtype=dt)  # hs[0] is h_{-1}
-        cs = np.empty((T + 1, B, H), dtype=dt)  # cs[0] is c_{-1}
-        # Backward factors (da = dh * K[o], da_ifg = dc * K[i, f, g], dc = dh * A + carry):
+        hs[0] = state0[0]
+        c_prev, c = state0[1].copy(), np.empty((B, H), dtype=dt)
+        # What backward needs (da_o = dh K[o], da_ifg = dc K[i,f,g], dc = dh A + dc_{t+1} f_{t+1}):
         #   K[o] = tanh(c) o(1-o)   K[i] = g i(1-i)   K[f] = c_{t-1} f(1-f)   K[g] = i (1-g^2)
-        #   A = o (1 - tanh(c)^2)
-        K = np.empty((4, T, B, H), dtype=dt)
-        A = np.empty((T, B, H), dtype=dt)
-        hs[0], cs[0] = state0[0], state0[1]
+        #   A = o (1 - tanh(c)^2), and the forget gates f.
+        # K takes the place of the input projections: step t's are read before its K is written.
+        K = xproj
+        A = np.empty((T, B, H), dtype=dt) if need_grads else None
+        fs = np.empty((T, B, H), dtype=dt) if need_grads else None
         rec = np.empty((B, 4 * H), dtype=dt)  # recurrent term of one step
         rec_gates = rec.reshape(B, 4, H).transpose(1, 0, 2)  # the same as (4, B, H)
         ig = np.empty((B, H), dtype=dt)
         tc = np.empty((B, H), dtype=dt)  # tanh(c_t)
-        mul, add, sub, tanh, dot = np.multiply, np.add, np.subtract, np.tanh, np.dot
-        # per-step views, made once; the gates of the step being computed live in `gates`
-        x_, f_ = list(xproj.swapaxes(0, 1)), list(fs)
-        s, ksig_ = gates[:G], list(K[:G].swapaxes(0, 1))
-        o, i, f, g = gates
-        ko_, ki_, kf_, kg_ = (list(K[k]) for k in (O, I, F, G))
-        h_, c_, A_ = list(hs), list(cs), list(A)
+        mul, add, sub, tanh, dot, copyto = (
+            np.multiply, np.add, np.subtract, np.tanh, np.dot, np.copyto
+        )
+        # per-step views, made once
+        x_, h_ = list(xproj.swapaxes(0, 1)), list(hs)
+        s, o, i, f, g = gates[:G], *gates
+        if need_grads:
+            ksig_, A_, f_ = list(K[:G].swapaxes(0, 1)), list(A), list(fs)
+            ko_, ki_, kf_, kg_ = (list(K[k]) for k in (O, I, F, G))
         for t in range(T):
             dot(h_[t], WhT, out=rec)
             add(x_[t], rec_gates, out=gates)
             tanh(gates, out=gates)  # tanh(a/2) on o, i, f; tanh(a) on g
             mul(s, 0.5, out=s)
             add(s, 0.5, out=s)  # now sigmoid(a) on o, i, f
-            c = c_[t + 1]
-            np.copyto(f_[t], f)
-            mul(f, c_[t], out=c)  # c_t = f * c_{t-1} + i * g
+            mul(f, c_prev, out=c)  # c_t = f * c_{t-1} + i * g
             mul(i, g, out=ig)
             add(c, ig, out=c)
             tanh(c, out=tc)
             mul(o, tc, out=h_[t + 1])  # h_t = o * tanh(c_t)
-            ks = ksig_[t]  # s(1-s) on o, i, f, then the factors above
-            sub(1, s, out=ks)
-            mul(ks, s, out=ks)
-            mul(ko_[t], tc, out=ko_[t])
-            mul(ki_[t], g, out=ki_[t])
-            mul(kf_[t], c_[t], out=kf_[t])
-            kg = kg_[t]
-            mul(g, g, out=kg)
-            sub(1, kg, out=kg)
-            mul(kg, i, out=kg)
-            At = A_[t]
-            mul(tc, tc, out=At)
-            sub(1, At, out=At)
-            mul(At, o, out=At)
-        final = np.stack((hs[T], cs[T]))  # (2, B, H)
-        return hs[1:], (hs, K, A, fs), final
+            if need_grads:
+                copyto(f_[t], f)
+                ks = ksig_[t]  # s(1-s) on o, i, f, then the factors above
+                sub(1, s, out=ks)
+                mul(ks, s, out=ks)
+                mul(ko_[t], tc, out=ko_[t])
+                mul(ki_[t], g, out=ki_[t])
+                mul(kf_[t], c_prev, out=kf_[t])
+                kg = kg_[t]
+                mul(g, g, out=kg)
+                sub(1, kg, out=kg)
+                mul(kg, i, out=kg)
+                At = A_[t]
+                mul(tc, tc, out=At)
+                sub(1, At, out=At)
+                mul(At, o, out=At)
+            c_prev, c = c, c_prev
+        final = np.stack((hs[T], c_prev))  # (2, B, H)
+        return hs[1:], (hs, K, A, fs) if need_grads else None, final
 
     def backward(self, dhs, cache, Wh):
         hs, K, A, f = cache

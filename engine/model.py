@@ -49,10 +49,11 @@ def gate_major_lookup(Wx: np.ndarray, b: np.ndarray, ids: np.ndarray, scale, gat
     """
     V = Wx.shape[1]
     if ids.size >= V:
-        table = Wx.T + b  # (V, G*H)
+        GHV = Wx.reshape(gates, -1, V)  # (G, H, V)
+        table = np.empty((gates, V, GHV.shape[1]), dtype=Wx.dtype)
+        np.add(GHV.transpose(0, 2, 1), b.reshape(gates, 1, -1), out=table)  # (G, V, H)
         if scale is not None:
-            table *= scale
-        table = np.ascontiguousarray(table.reshape(V, gates, -1).transpose(1, 0, 2))  # (G, V, H)
+            table *= scale.reshape(gates, 1, -1)
         return table.take(ids, axis=1)
     rows = Wx.T[ids] + b  # (*ids.shape, G*H)
     if scale is not None:
@@ -67,9 +68,12 @@ def gate_major_project(x: np.ndarray, W: np.ndarray, b: np.ndarray, scale, gates
     would run T small GEMMs instead (3x slower for the lstm preset's second layer).
     """
     T, B, inputs = x.shape
-    if scale is not None:
-        W, b = W * scale[:, None], b * scale
-    WT = np.ascontiguousarray(W.reshape(gates, -1, inputs).transpose(0, 2, 1))  # (G, I, H)
+    GIH = W.reshape(gates, -1, inputs).transpose(0, 2, 1)  # (G, I, H) view
+    if scale is None:
+        WT = np.ascontiguousarray(GIH)
+    else:  # scaled and made contiguous in one pass
+        WT = np.multiply(GIH, scale.reshape(gates, 1, -1), out=np.empty(GIH.shape, W.dtype))
+        b = b * scale
     out = np.matmul(x.reshape(T * B, inputs), WT)  # (G, T*B, H)
     out += b.reshape(gates, 1, -1)
     return out.reshape(gates, T, B, -1)
@@ -235,8 +239,7 @@ class CharModel:
             cache, layer_input = caches[layer]
             dxproj, dWh = cell.backward(dhs, cache, params[wh])
             np.copyto(grads["d" + wh], dWh)
-            G = dxproj.shape[2]
-            flat = dxproj.reshape(-1, G)
+            flat = dxproj.reshape(-1, dxproj.shape[2])  # (T*B, G*H)
             np.dot(ones, flat, out=grads["d" + b])
             if layer == 0:
                 dWx = grads["d" + wx]  # (G*H, V)
@@ -275,7 +278,9 @@ class CharModel:
                 xproj = gate_major_lookup(params[wx], params[b], inputs, scale, cell.gates)
             else:
                 xproj = gate_major_project(layer_in, params[wx], params[b], scale, cell.gates)
-            layer_in, _, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
+            layer_in, _, new_state[layer] = cell.forward(
+                xproj, params[wh], state[layer], need_grads=False
+            )
         logits = layer_in.reshape(T * B, -1) @ params["Why"].T + params["by"]
         logits = logits.astype(np.float64, copy=False)
         shift_for_exp(logits)
