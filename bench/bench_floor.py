@@ -9,6 +9,10 @@
 2. The issue's LSTM (2 x 256, window 25, B 64, float32, vocabulary 65), two BLAS threads: the best
    time of every matrix product one window needs, summed, against PyTorch's whole step when torch
    is installed.
+   Before it, one gate's ufunc calls on a contiguous block and on a column slice (the layouts the
+   cells get now and used to get). Then the GFLOP/s of the per-step products in the engine's
+   orientation, feature-major and in PyTorch, and the window run as two half-batch Python threads
+   against one.
 3. Page faults and time per step of the `lstm` preset with and without
    `engine.allocator.retain_freed_memory`, each in a fresh subprocess.
 """
@@ -143,6 +147,103 @@ def lstm_cell_elementwise_ms(r, B: int, T: int, H: int, products_us: float) -> f
     return (best_us(window, 5) - copies - products_us) / 1000
 
 
+def gate_block_layouts(rng: np.random.Generator) -> None:
+    """Why cells take their input projections gate-major: the same ufunc calls on one gate of a step
+    as a contiguous (B, H) block and as the column slice of a (B, 4H) row."""
+    B, H = 64, 256
+    rows = [rng.random((B, 4 * H), dtype=np.float32) for _ in range(2)]
+    blocks = [rng.random((4, B, H), dtype=np.float32) for _ in range(2)]
+    out = np.empty((B, H), np.float32)
+    print(f"one gate of one step (B {B}, H {H}, float32), contiguous block vs column slice of a row:")
+    for name, op in (("multiply", lambda x, y: np.multiply(x, y, out=out)),
+                     ("tanh", lambda x, _: np.tanh(x, out=out))):
+        block = best_us(lambda op=op: op(blocks[0][2], blocks[1][3]), 2000)
+        sliced = best_us(lambda op=op: op(rows[0][:, 2 * H : 3 * H], rows[1][:, 3 * H :]), 2000)
+        print(f"  {name}: {block:.1f} us as a block, {sliced:.1f} us as a slice ({sliced / block:.1f}x)")
+
+
+def product_us(a, b) -> float:
+    """Best time of a @ b (NumPy arrays or torch tensors)."""
+    return best_us(lambda: a @ b, 100)
+
+
+def lstm_product_rates(rng: np.random.Generator) -> None:
+    """GFLOP/s of the LSTM's per-step products in the orientation the engine uses (time-major,
+    (B, H) @ (H, 4H) and (B, 4H) @ (4H, H)), feature-major ((4H, H) @ (H, B) and (H, 4H) @ (4H, B)),
+    and in PyTorch for the engine's orientation."""
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    H = 256
+    print("LSTM per-step products, GFLOP/s (best call), two threads:")
+    for B in (16, 64):
+        h, hT, da, daT = (rng.standard_normal(s).astype(np.float32) for s in
+                          ((B, H), (H, B), (B, 4 * H), (4 * H, B)))
+        W = rng.standard_normal((4 * H, H)).astype(np.float32)
+        WT = np.ascontiguousarray(W.T)
+        flop = 2 * B * H * 4 * H / 1e3  # per us -> GFLOP/s
+        rates = {
+            "engine (time-major)": (product_us(h, WT), product_us(da, W)),
+            "feature-major": (product_us(W, hT), product_us(WT, daT)),
+        }
+        if torch is not None:
+            th, tWT, tda, tW = (torch.from_numpy(a) for a in (h, WT, da, W))
+            rates["PyTorch (time-major)"] = (product_us(th, tWT), product_us(tda, tW))
+        cells = ", ".join(f"{k} {flop / f:.0f} / {flop / b:.0f}" for k, (f, b) in rates.items())
+        print(f"  B {B} (forward / backward): {cells}")
+
+
+BATCH_SPLIT_CHILD = """
+import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
+sys.path.insert(0, {repo!r}); sys.path.insert(0, {repo!r} + "/bench")
+from threadpoolctl import threadpool_limits
+from engine import Trainer
+from engine.allocator import retain_freed_memory
+from bench_torch import MODELS
+retain_freed_memory()
+trainer = Trainer(MODELS["lstm"], open({corpus!r}).read())
+model, params, state = trainer.model, trainer.params, trainer.state
+inputs, targets, _ = trainer.streams.next_window()
+half = inputs.shape[1] // 2
+grads = [model.new_grads() for _ in range(3)]
+pool = ThreadPoolExecutor(1)
+
+def whole():  # one Python thread, two BLAS threads
+    model.loss_and_grads(params, inputs, targets, state, None, grads[0])
+
+def split():  # two Python threads with half of the batch each, one BLAS thread each
+    other = pool.submit(model.loss_and_grads, params, inputs[:, :half], targets[:, :half],
+                        state[:, :, :half], None, grads[1])
+    model.loss_and_grads(params, inputs[:, half:], targets[:, half:], state[:, :, half:], None, grads[2])
+    other.result()
+
+fn = split if {split} else whole
+threadpool_limits(1 if {split} else 2, user_api="blas")
+for _ in range(3):
+    fn()
+t0 = time.perf_counter()
+for _ in range(10):
+    fn()
+print(json.dumps({{"ms": (time.perf_counter() - t0) / 10 * 1e3}}))
+"""
+
+
+def batch_split() -> None:
+    """The issue's LSTM window (forward + backward) as one Python thread with two BLAS threads,
+    against the two halves of the batch in two Python threads with one BLAS thread each (NumPy
+    releases the GIL inside BLAS and ufunc loops). Fresh processes, alternating: OpenBLAS slows
+    down when one process switches between the two."""
+    print("LSTM window as one Python thread, or as two with half the batch each (fresh processes):")
+    for split in (False, True, False, True):
+        code = BATCH_SPLIT_CHILD.format(repo=str(REPO), corpus=str(CORPUS), split=split)
+        out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                        text=True, check=True).stdout)
+        label = "two threads, half each" if split else "one thread            "
+        print(f"  {label}: {out['ms']:5.1f} ms per window (forward + backward)")
+
+
 FAULTS_CHILD = """
 import json, resource, sys, time
 sys.path.insert(0, {repo!r})
@@ -184,8 +285,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"date {time.strftime('%Y-%m-%d %H:%M')}; numpy {np.__version__}")
     with threadpool_limits(1, user_api="blas"):
         classic_floor(rng)
+    gate_block_layouts(rng)
     with threadpool_limits(2, user_api="blas"):
         lstm_floor(rng)
+        lstm_product_rates(rng)
+    batch_split()
     page_faults()
     return 0
 

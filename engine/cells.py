@@ -6,10 +6,10 @@ only what truly depends on the previous step. Hidden arrays are time-major: (T, 
 
 The input projections arrive gate-major, (G, T, B, H), already multiplied by the cell's
 `input_scale()` (folded into the weights by the model), and are the cell's to overwrite: one gate
-of one step is then a contiguous (B, H) block, and NumPy's elementwise loops run several times
-faster on those than on the column slices of a (B, G*H) row. Their gradients leave time-major,
-(T, B, G*H): the backward loop's recurrent matmul needs each step's row that way, and the model's
-weight-gradient matmuls then run as single GEMMs. For G = 1 the two layouts are the same.
+of one step is then a contiguous (B, H) block, which NumPy multiplies about twice as fast as the
+column slices of a (B, G*H) row. Their gradients leave time-major, (T, B, G*H): the backward
+loop's recurrent matmul needs each step's row that way, and the model's weight-gradient matmuls
+then run as single GEMMs. For G = 1 the two layouts are the same.
 
 A cell's state is an array (S, B, H): S = 1 for tanh RNN and GRU (h), S = 2 for LSTM (h, c).
 State slot 0 is always the hidden output h.
