@@ -81,10 +81,12 @@ def sigmoid_half_scale(
 
 
 def scaled_transpose(W: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(W * scale[:, None]).T as a C-contiguous array in one pass: BLAS runs h @ W.T ~30% slower
-    on a transposed view."""
-    out = np.empty(W.shape[::-1], dtype=W.dtype)
-    return np.multiply(W.T, scale, out=out)
+    """(W * scale[:, None]).T as a C-contiguous array: BLAS runs h @ W.T ~30% slower on a
+    transposed view. Copying first and scaling the contiguous copy is faster than one multiply
+    that reads W transposed."""
+    out = np.ascontiguousarray(W.T)
+    out *= scale
+    return out
 
 
 def _step_views(a: np.ndarray) -> list[np.ndarray]:
