@@ -39,24 +39,37 @@ def blas_threads() -> str:
     except ImportError:
         pass
     else:
-        pools = [f"{p.get('internal_api')}={p.get('num_threads')}"
-                 for p in threadpool_info() if p.get("user_api") == "blas"]
+        pools = [
+            f"{p.get('internal_api')}={p.get('num_threads')}"
+            for p in threadpool_info()
+            if p.get("user_api") == "blas"
+        ]
         if pools:
             return ", ".join(pools)
     try:
         with open("/proc/self/maps", encoding="utf-8") as maps:
-            libs = sorted({line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line})
+            libs = sorted(
+                {line.split()[-1] for line in maps if "openblas" in line.lower() and ".so" in line}
+            )
     except OSError:
         libs = []
     for lib in libs:
         handle = ctypes.CDLL(lib)
-        for symbol in ("openblas_get_num_threads", "openblas_get_num_threads64_",
-                       "scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads"):
+        for symbol in (
+            "openblas_get_num_threads",
+            "openblas_get_num_threads64_",
+            "scipy_openblas_get_num_threads64_",
+            "scipy_openblas_get_num_threads",
+        ):
             fn = getattr(handle, symbol, None)
             if fn is not None:
                 fn.restype = ctypes.c_int
                 return f"openblas={fn()} ({Path(lib).name})"
-    env = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ}
+    env = {
+        k: os.environ[k]
+        for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+        if k in os.environ
+    }
     return f"unknown (env {env or 'unset'})"
 
 
@@ -70,11 +83,21 @@ def time_engine(trainer: Trainer, iterations: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="text file (default: %(default)s)")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved repeats per side (default 5)")
-    parser.add_argument("--iterations", type=int, default=300, help="training iterations per repeat (default 300)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads for both sides (default 1, what `rnn-tui` picks for this model)")
+    parser.add_argument(
+        "--corpus", type=Path, default=DEFAULT_CORPUS, help="text file (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="interleaved repeats per side (default 5)"
+    )
+    parser.add_argument(
+        "--iterations", type=int, default=300, help="training iterations per repeat (default 300)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS threads for both sides (default 1, what `rnn-tui` picks for this model)",
+    )
     args = parser.parse_args(argv)
     if not args.corpus.is_file():
         parser.error(f"corpus {args.corpus} not found; pass --corpus PATH")
@@ -86,12 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     assert config.batch_size == 1 and config.dtype == "float64"
 
     print(f"corpus      {args.corpus} ({len(text):,} chars, vocab {len(trainer.vocab)})")
-    print(f"config      classic: rnn, B={config.batch_size}, {config.dtype}, hidden {config.hidden_size}, "
-          f"seq {config.seq_length}, {config.optimizer} lr {config.learning_rate}")
+    print(
+        f"config      classic: rnn, B={config.batch_size}, {config.dtype}, hidden {config.hidden_size}, "
+        f"seq {config.seq_length}, {config.optimizer} lr {config.learning_rate}"
+    )
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=args.threads, user_api="blas")  # the same for engine and reference
-    print(f"python      {platform.python_version()}, numpy {np.__version__}, BLAS threads: {blas_threads()}")
+    print(
+        f"python      {platform.python_version()}, numpy {np.__version__}, BLAS threads: {blas_threads()}"
+    )
     now = datetime.datetime.now().isoformat(timespec="seconds")
     print(f"machine     {platform.machine()}, {os.cpu_count()} CPUs; {now}")
 
@@ -101,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.repeats):
         engine_rates.append(time_engine(trainer, args.iterations))
         reference_rates.append(ref.chars_per_second(run, args.iterations))
-        print(f"repeat {r + 1}/{args.repeats}: engine {engine_rates[-1]:>9,.0f} chars/s   "
-              f"reference {reference_rates[-1]:>9,.0f} chars/s")
+        print(
+            f"repeat {r + 1}/{args.repeats}: engine {engine_rates[-1]:>9,.0f} chars/s   "
+            f"reference {reference_rates[-1]:>9,.0f} chars/s"
+        )
     engine_rate = statistics.median(engine_rates)
     reference_rate = statistics.median(reference_rates)
     print(f"median over {args.repeats} x {args.iterations} iterations:")

@@ -61,7 +61,11 @@ def classic_floor(rng: np.random.Generator) -> None:
     sqrt = best_us(lambda: np.sqrt(m, s))
     div = best_us(lambda: np.divide(g, m, s))
     cheap = best_us(lambda: np.add(g, m, s))
-    top, Why, dy = rng.standard_normal((T, H)), rng.standard_normal((V, H)), rng.standard_normal((T, V))
+    top, Why, dy = (
+        rng.standard_normal((T, H)),
+        rng.standard_normal((V, H)),
+        rng.standard_normal((T, V)),
+    )
     head = (
         best_us(lambda: top @ Why.T)  # logits
         + best_us(lambda: dy.T @ top)  # dWhy
@@ -78,8 +82,10 @@ def classic_floor(rng: np.random.Generator) -> None:
     print("classic, one BLAS thread, best call times:")
     print(f"  gemv 100x100 {gemv:.2f} us, add {add:.2f} us, tanh {tanh:.2f} us (100 numbers)")
     print(f"  over 26,180 float64: sqrt {sqrt:.1f} us, divide {div:.1f} us, add {cheap:.1f} us")
-    print(f"  per window: recurrence {recurrence:.0f} us + Adagrad {adagrad:.0f} us + head {head:.0f} us "
-          f"= {floor:.0f} us with no bookkeeping at all")
+    print(
+        f"  per window: recurrence {recurrence:.0f} us + Adagrad {adagrad:.0f} us + head {head:.0f} us "
+        f"= {floor:.0f} us with no bookkeeping at all"
+    )
     print(f"  plain reference, best window: {reference:.0f} us -> ceiling {reference / floor:.1f}x")
 
 
@@ -102,17 +108,23 @@ def lstm_floor(rng: np.random.Generator) -> None:
         + best_us(lambda: D.T @ X, 20)  # second layer's input weight gradient
         + best_us(lambda: D @ WxT.T, 20)  # gradient into the first layer's output
         + best_us(lambda: D.T @ onehot, 20)  # first layer's input weight gradient (one-hot)
-        + best_us(lambda: Y @ Why.T, 20) + best_us(lambda: dY.T @ Y, 20) + best_us(lambda: dY @ Why, 20)
+        + best_us(lambda: Y @ Why.T, 20)
+        + best_us(lambda: dY.T @ Y, 20)
+        + best_us(lambda: dY @ Why, 20)
     )
     total_ms = (2 * T * per_step + window) / 1000
     in_cell_products = T * forward_us + (T - 1) * backward_us + weight_gradient_us
     gates_ms = 2 * lstm_cell_elementwise_ms(r, B, T, H, in_cell_products)  # two layers
     print("LSTM 2x256, window 25, B 64, float32, two BLAS threads:")
-    print(f"  per-step products {2 * T * per_step / 1000:.1f} ms + whole-window products "
-          f"{window / 1000:.1f} ms = {total_ms:.1f} ms of matrix products per window")
-    print(f"  the gate arithmetic of engine/lstm.py (its cell timed whole, minus these products, "
-          f"both layers): {gates_ms:.1f} ms "
-          f"-> {total_ms + gates_ms:.1f} ms per window before anything else")
+    print(
+        f"  per-step products {2 * T * per_step / 1000:.1f} ms + whole-window products "
+        f"{window / 1000:.1f} ms = {total_ms:.1f} ms of matrix products per window"
+    )
+    print(
+        f"  the gate arithmetic of engine/lstm.py (its cell timed whole, minus these products, "
+        f"both layers): {gates_ms:.1f} ms "
+        f"-> {total_ms + gates_ms:.1f} ms per window before anything else"
+    )
     try:
         import torch
     except ImportError:
@@ -127,8 +139,10 @@ def lstm_floor(rng: np.random.Generator) -> None:
     run = TorchRun(torch, MODELS["lstm"], trainer)
     run.run(3)
     step_ms = min(run.run(5) / 5 for _ in range(REPEATS)) * 1000
-    print(f"  PyTorch's whole step, best of {REPEATS} x 5: {step_ms:.1f} ms "
-          f"(the engine's products alone are {total_ms / step_ms:.2f} of it)")
+    print(
+        f"  PyTorch's whole step, best of {REPEATS} x 5: {step_ms:.1f} ms "
+        f"(the engine's products alone are {total_ms / step_ms:.2f} of it)"
+    )
 
 
 def lstm_cell_elementwise_ms(r, B: int, T: int, H: int, products_us: float) -> float:
@@ -154,12 +168,18 @@ def gate_block_layouts(rng: np.random.Generator) -> None:
     rows = [rng.random((B, 4 * H), dtype=np.float32) for _ in range(2)]
     blocks = [rng.random((4, B, H), dtype=np.float32) for _ in range(2)]
     out = np.empty((B, H), np.float32)
-    print(f"one gate of one step (B {B}, H {H}, float32), contiguous block vs column slice of a row:")
-    for name, op in (("multiply", lambda x, y: np.multiply(x, y, out=out)),
-                     ("tanh", lambda x, _: np.tanh(x, out=out))):
+    print(
+        f"one gate of one step (B {B}, H {H}, float32), contiguous block vs column slice of a row:"
+    )
+    for name, op in (
+        ("multiply", lambda x, y: np.multiply(x, y, out=out)),
+        ("tanh", lambda x, _: np.tanh(x, out=out)),
+    ):
         block = best_us(lambda op=op: op(blocks[0][2], blocks[1][3]), 2000)
         sliced = best_us(lambda op=op: op(rows[0][:, 2 * H : 3 * H], rows[1][:, 3 * H :]), 2000)
-        print(f"  {name}: {block:.1f} us as a block, {sliced:.1f} us as a slice ({sliced / block:.1f}x)")
+        print(
+            f"  {name}: {block:.1f} us as a block, {sliced:.1f} us as a slice ({sliced / block:.1f}x)"
+        )
 
 
 def product_us(a, b) -> float:
@@ -178,8 +198,10 @@ def lstm_product_rates(rng: np.random.Generator) -> None:
     H = 256
     print("LSTM per-step products, GFLOP/s (best call), two threads:")
     for B in (16, 64):
-        h, hT, da, daT = (rng.standard_normal(s).astype(np.float32) for s in
-                          ((B, H), (H, B), (B, 4 * H), (4 * H, B)))
+        h, hT, da, daT = (
+            rng.standard_normal(s).astype(np.float32)
+            for s in ((B, H), (H, B), (B, 4 * H), (4 * H, B))
+        )
         W = rng.standard_normal((4 * H, H)).astype(np.float32)
         WT = np.ascontiguousarray(W.T)
         flop = 2 * B * H * 4 * H / 1e3  # per us -> GFLOP/s
@@ -238,8 +260,11 @@ def batch_split() -> None:
     print("LSTM window as one Python thread, or as two with half the batch each (fresh processes):")
     for split in (False, True, False, True):
         code = BATCH_SPLIT_CHILD.format(repo=str(REPO), corpus=str(CORPUS), split=split)
-        out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                        text=True, check=True).stdout)
+        out = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
         label = "two threads, half each" if split else "one thread            "
         print(f"  {label}: {out['ms']:5.1f} ms per window (forward + backward)")
 
@@ -268,8 +293,11 @@ def page_faults() -> None:
     print("lstm preset, 20 steps after 3 warm-up steps, fresh process each (alternating):")
     for retain in (False, True, False, True):
         code = FAULTS_CHILD.format(repo=str(REPO), retain=retain, corpus=str(CORPUS))
-        out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
-                                        text=True, check=True).stdout)
+        out = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
         label = "retain_freed_memory" if retain else "glibc default      "
         print(f"  {label}: {out['faults']:6.0f} page faults/step, {out['ms']:5.1f} ms/step")
 

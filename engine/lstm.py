@@ -67,7 +67,12 @@ class LSTMCell(Cell):
         ig = np.empty((B, H), dtype=dt)
         tc = np.empty((B, H), dtype=dt)  # tanh(c_t)
         mul, add, sub, tanh, dot, copyto = (
-            np.multiply, np.add, np.subtract, np.tanh, np.dot, np.copyto
+            np.multiply,
+            np.add,
+            np.subtract,
+            np.tanh,
+            np.dot,
+            np.copyto,
         )
         # per-step views, made once
         x_, h_ = list(xproj.swapaxes(0, 1)), list(hs)

@@ -568,7 +568,8 @@ class Trainer:
             last_checkpoint=self.last_checkpoint,
             message=self.message,
             scheduled_learning_rate=(
-                None if cfg.schedule == "constant" and not cfg.warmup_steps
+                None
+                if cfg.schedule == "constant" and not cfg.warmup_steps
                 else self.current_learning_rate()
             ),
         )

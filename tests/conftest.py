@@ -20,7 +20,9 @@ if str(REPO_ROOT) not in sys.path:
 def _read_corpus(name: str) -> str:
     path = CORPORA_DIR / name
     if not path.is_file():
-        pytest.skip(f"corpus {path} is absent (expected the shared corpora at ../shared/corpora beside the repo)")
+        pytest.skip(
+            f"corpus {path} is absent (expected the shared corpora at ../shared/corpora beside the repo)"
+        )
     return path.read_text(encoding="utf-8")
 
 

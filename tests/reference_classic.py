@@ -84,8 +84,16 @@ def adagrad(params, grads, mems, learning_rate: float) -> None:
 class ClassicRun:
     """The video's training loop, one iteration per `step()`: data pointer, reset, clip, Adagrad."""
 
-    def __init__(self, data_ids, V: int, seed: int = 0, hidden_size: int = 100, seq_length: int = 25,
-                 learning_rate: float = 0.1, params=None):
+    def __init__(
+        self,
+        data_ids,
+        V: int,
+        seed: int = 0,
+        hidden_size: int = 100,
+        seq_length: int = 25,
+        learning_rate: float = 0.1,
+        params=None,
+    ):
         self.data = [int(i) for i in data_ids]
         self.V, self.H = V, hidden_size
         self.seq_length = seq_length

@@ -16,14 +16,19 @@ import reference_classic as ref
 from engine import Config, Trainer
 from engine.optim import clip_by_value
 
-CLASSIC = Config(val_fraction=0.0)  # the video's model; val_fraction 0 so it trains on the whole text
+CLASSIC = Config(
+    val_fraction=0.0
+)  # the video's model; val_fraction 0 so it trains on the whole text
 GOLDEN_LAST500_NATS_PER_CHAR = 2.2858  # /work/shared/golden/README.md, independent implementation
 ITERATIONS = 2000
 
 
 def to_reference(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Engine parameters (1-D biases) as the reference's column-vector parameters (copies)."""
-    return {k: (v.reshape(-1, 1) if v.ndim == 1 else v).astype(np.float64, copy=True) for k, v in params.items()}
+    return {
+        k: (v.reshape(-1, 1) if v.ndim == 1 else v).astype(np.float64, copy=True)
+        for k, v in params.items()
+    }
 
 
 def to_engine(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -39,7 +44,9 @@ def scale_relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
     return 0.0 if diff == 0.0 else diff / max(scale, 1e-300)
 
 
-def random_classic_params(rng: np.random.Generator, H: int, V: int, scale: float) -> dict[str, np.ndarray]:
+def random_classic_params(
+    rng: np.random.Generator, H: int, V: int, scale: float
+) -> dict[str, np.ndarray]:
     """Reference-shaped random parameters, biases included.
 
     The recurrent matrix stays contractive (spectral radius < 1) so the window's recurrence is
@@ -81,9 +88,19 @@ def engine_losses(classic_trainer_factory) -> list[float]:
 
 
 def test_classic_config_is_the_video_model():
-    assert (CLASSIC.cell, CLASSIC.hidden_size, CLASSIC.num_layers, CLASSIC.batch_size) == ("rnn", 100, 1, 1)
+    assert (CLASSIC.cell, CLASSIC.hidden_size, CLASSIC.num_layers, CLASSIC.batch_size) == (
+        "rnn",
+        100,
+        1,
+        1,
+    )
     assert (CLASSIC.seq_length, CLASSIC.learning_rate, CLASSIC.optimizer) == (25, 0.1, "adagrad")
-    assert (CLASSIC.clip, CLASSIC.clip_mode, CLASSIC.init_scale, CLASSIC.dtype) == (5.0, "value", 0.01, "float64")
+    assert (CLASSIC.clip, CLASSIC.clip_mode, CLASSIC.init_scale, CLASSIC.dtype) == (
+        5.0,
+        "value",
+        0.01,
+        "float64",
+    )
 
 
 def test_trainer_draws_the_reference_initial_weights_in_video_order(classic_trainer_factory):
@@ -94,7 +111,9 @@ def test_trainer_draws_the_reference_initial_weights_in_video_order(classic_trai
     for name in ref.PARAM_NAMES:
         got = to_reference(trainer.params)[name]
         assert got.shape == expected[name].shape, name
-        assert np.array_equal(got, expected[name]), f"{name} differs from default_rng(0) drawn as Wxh, Whh, Why"
+        assert np.array_equal(got, expected[name]), (
+            f"{name} differs from default_rng(0) drawn as Wxh, Whh, Why"
+        )
     other = classic_trainer_factory(seed=1)
     assert not np.array_equal(other.params["Wxh"], trainer.params["Wxh"])
 
@@ -128,7 +147,9 @@ def test_one_window_matches_reference_loss_gradients_and_next_state(classic_trai
         run = ref.ClassicRun(trainer.train_ids, V, params=params)
         run.p, run.n, run.hprev = offset, 1, hprev.copy()
         ref_inputs, ref_targets = run.window()
-        assert list(inputs[:, 0]) == ref_inputs and list(targets[:, 0]) == ref_targets, f"window {i}"
+        assert list(inputs[:, 0]) == ref_inputs and list(targets[:, 0]) == ref_targets, (
+            f"window {i}"
+        )
         assert wrapped == (offset in (last_offset + T, segment - T - 1))
         saw_wrap |= wrapped
         assert list(targets[:-1, 0]) == list(inputs[1:, 0])
@@ -139,7 +160,9 @@ def test_one_window_matches_reference_loss_gradients_and_next_state(classic_trai
         assert scale_relative_error(result.hidden[-1], hnext) < 1e-10
         assert set(result.grads) == set(grads)
         for name, g in grads.items():
-            assert result.grads[name].shape == ((g.shape[0],) if name in ("dbh", "dby") else g.shape)
+            assert result.grads[name].shape == (
+                (g.shape[0],) if name in ("dbh", "dby") else g.shape
+            )
             err = scale_relative_error(result.grads[name], g)
             assert err < 1e-10, f"{name} before clipping, state {i}: {err:.2e}"
         fraction = clip_by_value(result.grads, CLASSIC.clip)
@@ -150,7 +173,9 @@ def test_one_window_matches_reference_loss_gradients_and_next_state(classic_trai
             assert err < 1e-10, f"{name} after clipping, state {i}: {err:.2e}"
             assert np.max(np.abs(result.grads[name])) <= CLASSIC.clip
     assert saw_wrap, "no window exercised the wrap-and-reset path"
-    assert clipped_states >= 3, "too few states exercised clipping to make the clipped comparison count"
+    assert clipped_states >= 3, (
+        "too few states exercised clipping to make the clipped comparison count"
+    )
 
 
 def test_training_steps_across_the_wrap_match_reference(classic_trainer_factory):
@@ -177,9 +202,13 @@ def test_training_steps_across_the_wrap_match_reference(classic_trainer_factory)
         engine_loss = trainer.step() * T
         reference_loss = run.step()
         assert engine_loss == pytest.approx(reference_loss, rel=1e-10, abs=0), f"iteration {i}"
-        assert scale_relative_error(trainer.state, run.hprev) < 1e-10, f"hidden state after iteration {i}"
+        assert scale_relative_error(trainer.state, run.hprev) < 1e-10, (
+            f"hidden state after iteration {i}"
+        )
         for name in ref.PARAM_NAMES:
-            assert scale_relative_error(to_reference(trainer.params)[name], run.params[name]) < 1e-10, name
+            assert (
+                scale_relative_error(to_reference(trainer.params)[name], run.params[name]) < 1e-10
+            ), name
     assert trainer.streams.epoch == 1, "the steps should have crossed the end of the text"
     assert run.p == trainer.streams.offset
 

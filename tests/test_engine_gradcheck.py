@@ -17,8 +17,15 @@ V, H, T = 6, 7, 5
 
 
 def _setup(batch_size: int, num_layers: int, dropout: float = 0.0, seed: int = 1):
-    config = Config(hidden_size=H, num_layers=num_layers, batch_size=batch_size, seq_length=T,
-                    init_scale=0.5, dropout=dropout, dtype="float64")
+    config = Config(
+        hidden_size=H,
+        num_layers=num_layers,
+        batch_size=batch_size,
+        seq_length=T,
+        init_scale=0.5,
+        dropout=dropout,
+        dtype="float64",
+    )
     model = CharModel(config, V)
     rng = np.random.default_rng(seed)
     params = model.init_params(rng)
@@ -73,14 +80,20 @@ def test_gradients_with_dropout_between_layers_match_for_a_fixed_mask():
 def test_loss_is_the_batch_mean_of_per_stream_losses():
     model, params, inputs, targets, state = _setup(3, 1)
     batched = model.loss_and_grads(params, inputs, targets, state)
-    singles = [model.loss_and_grads(params, inputs[:, b : b + 1], targets[:, b : b + 1], state[:, :, b : b + 1])
-               for b in range(3)]
+    singles = [
+        model.loss_and_grads(
+            params, inputs[:, b : b + 1], targets[:, b : b + 1], state[:, :, b : b + 1]
+        )
+        for b in range(3)
+    ]
     assert batched.loss == pytest.approx(np.mean([s.loss for s in singles]), rel=1e-12)
     for name in batched.grads:
         mean = np.mean([s.grads[name] for s in singles], axis=0)
         np.testing.assert_allclose(batched.grads[name], mean, rtol=1e-10, atol=1e-13)
     for b, single in enumerate(singles):
-        np.testing.assert_allclose(batched.state[:, :, b], single.state[:, :, 0], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(
+            batched.state[:, :, b], single.state[:, :, 0], rtol=1e-12, atol=0
+        )
     # the forward-only loss is the sum over streams
     forward, _ = model.loss(params, inputs, targets, state)
     assert forward == pytest.approx(batched.loss * 3, rel=1e-12)
@@ -135,8 +148,9 @@ def test_wide_logits_match_a_plain_log_sum_exp(dtype, scale):
     model, params, inputs, targets, state = _setup(3, 1)
     params["by"][...] = np.linspace(-scale, scale, V)  # exp(+-scale) over/underflows unshifted
     if dtype == "float32":
-        model = CharModel(Config(hidden_size=H, batch_size=3, seq_length=T, init_scale=0.5,
-                                 dtype="float32"), V)
+        model = CharModel(
+            Config(hidden_size=H, batch_size=3, seq_length=T, init_scale=0.5, dtype="float32"), V
+        )
         params = {n: p.astype(np.float32) for n, p in params.items()}
         state = state.astype(np.float32)
     result = model.loss_and_grads(params, inputs, targets, state)

@@ -21,14 +21,43 @@ N = 25  # steps before and after the checkpoint
 
 RESUME_CONFIGS = {
     # batched, validation and periodic samples inside the window, streams wrap in both halves
-    "batched-float64": Config(hidden_size=24, batch_size=4, seq_length=12, val_fraction=0.1, val_every=7,
-                              val_max_chars=400, sample_every=6, sample_length=40),
-    "batched-float32": Config(hidden_size=24, batch_size=3, seq_length=16, val_fraction=0.1, val_every=5,
-                              val_max_chars=400, sample_every=9, sample_length=40, dtype="float32"),
+    "batched-float64": Config(
+        hidden_size=24,
+        batch_size=4,
+        seq_length=12,
+        val_fraction=0.1,
+        val_every=7,
+        val_max_chars=400,
+        sample_every=6,
+        sample_length=40,
+    ),
+    "batched-float32": Config(
+        hidden_size=24,
+        batch_size=3,
+        seq_length=16,
+        val_fraction=0.1,
+        val_every=5,
+        val_max_chars=400,
+        sample_every=9,
+        sample_length=40,
+        dtype="float32",
+    ),
     # two layers with dropout: the dropout RNG must be restored too; Adam keeps m, v and t
-    "two-layer-dropout-adam": Config(hidden_size=16, num_layers=2, dropout=0.25, batch_size=4, seq_length=10,
-                                     optimizer="adam", learning_rate=0.01, val_fraction=0.1, val_every=10,
-                                     val_max_chars=300, sample_every=10, sample_length=30, dtype="float32"),
+    "two-layer-dropout-adam": Config(
+        hidden_size=16,
+        num_layers=2,
+        dropout=0.25,
+        batch_size=4,
+        seq_length=10,
+        optimizer="adam",
+        learning_rate=0.01,
+        val_fraction=0.1,
+        val_every=10,
+        val_max_chars=300,
+        sample_every=10,
+        sample_length=30,
+        dtype="float32",
+    ),
 }
 
 
@@ -40,7 +69,9 @@ def run_collecting(trainer: Trainer, max_steps: int) -> list:
 
 
 def periodic_samples(events: list) -> list[tuple[int, str, str]]:
-    return [(e.step, e.seed, e.text) for e in events if isinstance(e, SampleReady) and not e.requested]
+    return [
+        (e.step, e.seed, e.text) for e in events if isinstance(e, SampleReady) and not e.requested
+    ]
 
 
 def assert_same_training_state(a: Trainer, b: Trainer) -> None:
@@ -121,7 +152,15 @@ def test_checkpoint_requested_while_running_is_resumable(small_text, tmp_path):
 
 # -- refusing bad checkpoints ---------------------------------------------------------------------
 
-ACTIONS = ("use another", "use an earlier", "start a new run", "pass ", "upgrade", "check the path", "resume on")
+ACTIONS = (
+    "use another",
+    "use an earlier",
+    "start a new run",
+    "pass ",
+    "upgrade",
+    "check the path",
+    "resume on",
+)
 
 
 def assert_refused(path: Path, text: str, match: str | None = None, **kwargs) -> str:
@@ -130,7 +169,9 @@ def assert_refused(path: Path, text: str, match: str | None = None, **kwargs) ->
         Trainer.from_checkpoint(path, text, **kwargs)
     message = str(info.value)
     assert message and "\n" not in message and "\r" not in message, repr(message)
-    assert any(action in message for action in ACTIONS), f"message does not say what to do: {message}"
+    assert any(action in message for action in ACTIONS), (
+        f"message does not say what to do: {message}"
+    )
     if match is not None:
         assert match in message, message
     return message
@@ -207,7 +248,9 @@ def test_checkpoint_with_flipped_bytes_in_an_array_is_refused(checkpoint, small_
 def test_newer_format_version_says_to_upgrade(checkpoint, small_text, tmp_path):
     meta, arrays = read_members(checkpoint)
     meta["version"] = FORMAT_VERSION + 1
-    message = assert_refused(write_members(tmp_path / "newer.npz", meta, arrays), small_text, "upgrade")
+    message = assert_refused(
+        write_members(tmp_path / "newer.npz", meta, arrays), small_text, "upgrade"
+    )
     assert f"format {FORMAT_VERSION + 1}" in message
 
 
@@ -246,7 +289,9 @@ def test_foreign_zip_is_refused(tmp_path, small_text):
 def test_npz_with_foreign_metadata_is_refused(checkpoint, small_text, tmp_path):
     meta, arrays = read_members(checkpoint)
     meta["format"] = "someone-elses-format"
-    assert_refused(write_members(tmp_path / "other.npz", meta, arrays), small_text, "not an rnn-tui checkpoint")
+    assert_refused(
+        write_members(tmp_path / "other.npz", meta, arrays), small_text, "not an rnn-tui checkpoint"
+    )
     path = tmp_path / "badjson.npz"
     with open(path, "wb") as handle:
         np.savez(handle, meta=np.frombuffer(b"{not json", dtype=np.uint8), **arrays)
@@ -274,13 +319,18 @@ def test_parameter_with_a_different_shape_is_refused(checkpoint, small_text, tmp
     _, arrays = read_members(checkpoint)
     bigger = np.zeros((arrays["param/Why"].shape[0] + 1, arrays["param/Why"].shape[1]))
     assert_refused(_altered(checkpoint, tmp_path, "param/Why", bigger), small_text, "shape")
-    assert_refused(_altered(checkpoint, tmp_path, "param/bh", arrays["param/bh"][None]), small_text, "shape")
+    assert_refused(
+        _altered(checkpoint, tmp_path, "param/bh", arrays["param/bh"][None]), small_text, "shape"
+    )
 
 
 def test_parameter_with_a_different_dtype_is_refused(checkpoint, small_text, tmp_path):
     _, arrays = read_members(checkpoint)
-    for value in (arrays["param/Whh"].astype(np.float32), arrays["param/Whh"].astype(np.int64),
-                  arrays["param/Whh"].astype(">f8")):
+    for value in (
+        arrays["param/Whh"].astype(np.float32),
+        arrays["param/Whh"].astype(np.int64),
+        arrays["param/Whh"].astype(">f8"),
+    ):
         assert_refused(_altered(checkpoint, tmp_path, "param/Whh", value), small_text, "dtype")
 
 
@@ -308,22 +358,30 @@ def test_non_finite_parameter_is_refused(checkpoint, small_text, tmp_path, bad):
     _, arrays = read_members(checkpoint)
     value = arrays["param/Wxh"].copy()
     value[1, 2] = bad
-    assert_refused(_altered(checkpoint, tmp_path, "param/Wxh", value), small_text, "NaN or infinite")
+    assert_refused(
+        _altered(checkpoint, tmp_path, "param/Wxh", value), small_text, "NaN or infinite"
+    )
 
 
 def test_non_finite_optimizer_memory_is_refused(checkpoint, small_text, tmp_path):
     _, arrays = read_members(checkpoint)
     value = arrays["opt/mem/Whh"].copy()
     value[0, 0] = np.nan
-    assert_refused(_altered(checkpoint, tmp_path, "opt/mem/Whh", value), small_text, "NaN or infinite")
+    assert_refused(
+        _altered(checkpoint, tmp_path, "opt/mem/Whh", value), small_text, "NaN or infinite"
+    )
 
 
 def test_missing_and_extra_arrays_are_refused(checkpoint, small_text, tmp_path):
     assert_refused(_altered(checkpoint, tmp_path, "opt/mem/Why", None), small_text, "missing")
-    assert_refused(_altered(checkpoint, tmp_path, "param/extra", np.zeros(3)), small_text, "unexpected")
+    assert_refused(
+        _altered(checkpoint, tmp_path, "param/extra", np.zeros(3)), small_text, "unexpected"
+    )
 
 
-def test_parameters_swapped_for_other_values_fail_the_consistency_check(checkpoint, small_text, tmp_path):
+def test_parameters_swapped_for_other_values_fail_the_consistency_check(
+    checkpoint, small_text, tmp_path
+):
     _, arrays = read_members(checkpoint)
     other = np.random.default_rng(3).standard_normal(arrays["param/Why"].shape)
     assert_refused(_altered(checkpoint, tmp_path, "param/Why", other), small_text, "consistency")

@@ -30,8 +30,16 @@ from engine import (
 )
 from engine.sampler import sample_text
 
-CONFIG = Config(hidden_size=32, batch_size=2, seq_length=16, val_fraction=0.1, val_every=40, val_max_chars=500,
-                sample_every=20, sample_length=30)
+CONFIG = Config(
+    hidden_size=32,
+    batch_size=2,
+    seq_length=16,
+    val_fraction=0.1,
+    val_every=40,
+    val_max_chars=500,
+    sample_every=20,
+    sample_length=30,
+)
 TIMEOUT = 20.0  # generous: the machine is shared; a healthy test waits far less
 
 
@@ -47,7 +55,9 @@ class Harness:
         self.thread = threading.Thread(target=self._run, kwargs=run_kwargs, daemon=True)
 
     def _publish(self, event) -> None:
-        assert threading.current_thread() is self.thread, "events must be published by the training thread"
+        assert threading.current_thread() is self.thread, (
+            "events must be published by the training thread"
+        )
         with self._cond:
             self.events.append(event)
             self._cond.notify_all()
@@ -78,7 +88,9 @@ class Harness:
                 if value:
                     return value
                 if self.error is not None:
-                    raise AssertionError(f"training thread failed while waiting for {what}") from self.error
+                    raise AssertionError(
+                        f"training thread failed while waiting for {what}"
+                    ) from self.error
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
@@ -119,7 +131,9 @@ def harnesses():
         h.thread.join(TIMEOUT)
 
 
-def twin_steps(text: str, steps: int, config: Config = CONFIG, changes_at: dict[int, dict] | None = None) -> Trainer:
+def twin_steps(
+    text: str, steps: int, config: Config = CONFIG, changes_at: dict[int, dict] | None = None
+) -> Trainer:
     """A trainer stepped directly (no thread, no commands), with hyperparameter changes before given steps."""
     trainer = Trainer(config, text)
     for i in range(steps):
@@ -150,9 +164,16 @@ def test_pause_freezes_the_step_counter_and_resume_continues(small_text, harness
     trainer.resume()
     assert not trainer.paused
     h.wait_for(lambda: trainer.step_count > frozen + 5, "steps after resume")
-    running_again = h.wait_event(Snapshot, "a running snapshot after the pause",
-                                 lambda s: s.state == "running" and s.step >= frozen and s is not paused
-                                 and h.events.index(s) > h.events.index(paused))
+    running_again = h.wait_event(
+        Snapshot,
+        "a running snapshot after the pause",
+        lambda s: (
+            s.state == "running"
+            and s.step >= frozen
+            and s is not paused
+            and h.events.index(s) > h.events.index(paused)
+        ),
+    )
     assert running_again.step >= frozen
     trainer.stop()
     assert h.join() == "stopped"
@@ -207,7 +228,9 @@ def test_hyperparameter_change_takes_effect_at_the_next_step(small_text, harness
     assert trainer.config.hidden_size == CONFIG.hidden_size  # nothing else changed
     changed_at = event.step
     assert changed_at >= 10
-    after = h.wait_event(Snapshot, "a snapshot showing the change", lambda s: s.hparams["learning_rate"] == 0.05)
+    after = h.wait_event(
+        Snapshot, "a snapshot showing the change", lambda s: s.hparams["learning_rate"] == 0.05
+    )
     assert changed_at in after.hparam_change_steps
     trainer.resume()
     assert h.join() == "steps"
@@ -238,7 +261,9 @@ def test_hyperparameter_change_takes_effect_at_the_next_step(small_text, harness
         {"bogus": 1},
     ],
 )
-def test_invalid_update_is_refused_in_the_callers_thread_and_changes_nothing(small_text, harnesses, bad):
+def test_invalid_update_is_refused_in_the_callers_thread_and_changes_nothing(
+    small_text, harnesses, bad
+):
     trainer = Trainer(CONFIG, small_text)
     trainer.pause()
     h = harnesses(trainer).start()
@@ -467,8 +492,17 @@ def test_periodic_sample_continues_from_the_next_character_like_the_video(small_
     assert next_char == small_text[12 * config.seq_length]
     rng = np.random.default_rng()
     rng.bit_generator.state = trainer.sample_rng.bit_generator.state
-    expected = sample_text(trainer.model, trainer.params, trainer.vocab, next_char, config.sample_length, rng,
-                           temperature=config.temperature, top_k=config.top_k, state=trainer.state[:, :, :1])
+    expected = sample_text(
+        trainer.model,
+        trainer.params,
+        trainer.vocab,
+        next_char,
+        config.sample_length,
+        rng,
+        temperature=config.temperature,
+        top_k=config.top_k,
+        state=trainer.state[:, :, :1],
+    )
     event = trainer.periodic_sample()
     assert event.seed == next_char
     assert event.text == expected
@@ -477,15 +511,21 @@ def test_periodic_sample_continues_from_the_next_character_like_the_video(small_
 def test_a_schedule_reports_the_rate_in_use_in_snapshots_progress_lines_and_logs(small_text):
     from engine.headless import format_progress, snapshot_record
 
-    decaying = Trainer(CONFIG.replace(schedule="cosine", total_steps=10, learning_rate=0.1), small_text)
+    decaying = Trainer(
+        CONFIG.replace(schedule="cosine", total_steps=10, learning_rate=0.1), small_text
+    )
     for _ in range(12):
         decaying.step()
     snap = decaying.snapshot()
-    assert snap.scheduled_learning_rate == pytest.approx(0.01)  # a tenth of the base after the horizon
+    assert snap.scheduled_learning_rate == pytest.approx(
+        0.01
+    )  # a tenth of the base after the horizon
     assert decaying.current_learning_rate() == pytest.approx(0.01)
     assert "| lr 0.01 |" in format_progress(snap)
     record = snapshot_record(snap)
-    assert record["learning_rate"] == 0.1 and record["scheduled_learning_rate"] == pytest.approx(0.01)
+    assert record["learning_rate"] == 0.1 and record["scheduled_learning_rate"] == pytest.approx(
+        0.01
+    )
 
     constant = Trainer(CONFIG, small_text)
     constant.step()

@@ -74,7 +74,7 @@ def test_vocab_unknown_character_error_lists_the_vocabulary():
 
 
 def test_vocab_json_round_trip_and_validation():
-    vocab = Vocab.from_text("the \"quoted\" \\ text\t\u00e9")
+    vocab = Vocab.from_text('the "quoted" \\ text\t\u00e9')
     restored = Vocab.from_json(vocab.to_json())
     assert restored == vocab
     assert json.loads(vocab.to_json()) == list(vocab.chars)
@@ -175,7 +175,12 @@ def test_too_short_text_for_the_batch_is_a_clear_error():
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(30, 400), batch=st.integers(1, 4), T=st.integers(1, 12), windows=st.integers(1, 40))
+@given(
+    n=st.integers(30, 400),
+    batch=st.integers(1, 4),
+    T=st.integers(1, 12),
+    windows=st.integers(1, 40),
+)
 def test_windows_never_leave_their_segment(n, batch, T, windows):
     ids = np.arange(n)
     try:
@@ -365,7 +370,9 @@ def test_top_k_one_equals_greedy(tiny_model):
     vocab, model, params = tiny_model
     greedy = sample_text(model, params, vocab, "c", 40, np.random.default_rng(0), greedy=True)
     for seed in range(3):
-        top1 = sample_text(model, params, vocab, "c", 40, np.random.default_rng(seed), top_k=1, temperature=2.0)
+        top1 = sample_text(
+            model, params, vocab, "c", 40, np.random.default_rng(seed), top_k=1, temperature=2.0
+        )
         assert top1 == greedy
 
 
@@ -374,7 +381,9 @@ def test_pick_follows_the_tempered_softmax():
     rng = np.random.default_rng(0)
     n = 20000
     for temperature in (0.5, 1.0, 3.0):
-        counts = np.bincount([pick(logits, rng, temperature=temperature) for _ in range(n)], minlength=4)
+        counts = np.bincount(
+            [pick(logits, rng, temperature=temperature) for _ in range(n)], minlength=4
+        )
         p = np.exp(logits / temperature) / np.exp(logits / temperature).sum()
         sigma = np.sqrt(n * p * (1 - p))
         assert np.all(np.abs(counts - n * p) < 5 * sigma), (temperature, counts, n * p)
@@ -400,7 +409,9 @@ def test_sampling_does_not_modify_a_passed_state(tiny_model):
     state = np.tanh(np.random.default_rng(5).standard_normal(model.initial_state(1).shape))
     before = state.copy()
     params_before = {k: v.copy() for k, v in params.items()}
-    from_state = sample_text(model, params, vocab, "ab", 20, np.random.default_rng(0), greedy=True, state=state)
+    from_state = sample_text(
+        model, params, vocab, "ab", 20, np.random.default_rng(0), greedy=True, state=state
+    )
     assert np.array_equal(state, before)
     assert all(np.array_equal(params[k], params_before[k]) for k in params)
     from_zero = sample_text(model, params, vocab, "ab", 20, np.random.default_rng(0), greedy=True)
@@ -466,7 +477,9 @@ def test_curve_history_points_are_means_of_equal_blocks(capacity, count):
     values = history.array()[:, 1]
     block = round(2 * values[0] + 1)  # the first point is the mean of 0 .. block-1
     expected = np.arange(len(values)) * block + (block - 1) / 2
-    np.testing.assert_allclose(values, expected, err_msg=f"not means of consecutive blocks of {block}")
+    np.testing.assert_allclose(
+        values, expected, err_msg=f"not means of consecutive blocks of {block}"
+    )
     assert count - len(values) * block < block  # what is left over is less than one block
 
 
@@ -516,6 +529,8 @@ def test_engine_imports_without_textual_or_rich():
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'plotext'))\n"
         "print(','.join(bad))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", f"engine imported UI modules: {done.stdout.strip()}"
