@@ -216,6 +216,13 @@ def lstm_product_rates(rng: np.random.Generator) -> None:
         print(f"  B {B} (forward / backward): {cells}")
 
 
+def run_child(template: str, **fields) -> dict:
+    """Run a child script (a template with {repo} and {corpus}) in a fresh Python; its JSON line."""
+    code = template.format(repo=str(REPO), corpus=str(CORPUS), **fields)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
 BATCH_SPLIT_CHILD = """
 import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
@@ -259,12 +266,7 @@ def batch_split() -> None:
     down when one process switches between the two."""
     print("LSTM window as one Python thread, or as two with half the batch each (fresh processes):")
     for split in (False, True, False, True):
-        code = BATCH_SPLIT_CHILD.format(repo=str(REPO), corpus=str(CORPUS), split=split)
-        out = json.loads(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True
-            ).stdout
-        )
+        out = run_child(BATCH_SPLIT_CHILD, split=split)
         label = "two threads, half each" if split else "one thread            "
         print(f"  {label}: {out['ms']:5.1f} ms per window (forward + backward)")
 
@@ -292,12 +294,7 @@ print(json.dumps({{"faults": (r1.ru_minflt - r0.ru_minflt) / 20, "ms": (time.per
 def page_faults() -> None:
     print("lstm preset, 20 steps after 3 warm-up steps, fresh process each (alternating):")
     for retain in (False, True, False, True):
-        code = FAULTS_CHILD.format(repo=str(REPO), retain=retain, corpus=str(CORPUS))
-        out = json.loads(
-            subprocess.run(
-                [sys.executable, "-c", code], capture_output=True, text=True, check=True
-            ).stdout
-        )
+        out = run_child(FAULTS_CHILD, retain=retain)
         label = "retain_freed_memory" if retain else "glibc default      "
         print(f"  {label}: {out['faults']:6.0f} page faults/step, {out['ms']:5.1f} ms/step")
 
