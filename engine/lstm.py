@@ -66,14 +66,8 @@ class LSTMCell(Cell):
         rec_gates = rec.reshape(B, 4, H).transpose(1, 0, 2)  # the same as (4, B, H)
         ig = np.empty((B, H), dtype=dt)
         tc = np.empty((B, H), dtype=dt)  # tanh(c_t)
-        mul, add, sub, tanh, dot, copyto = (
-            np.multiply,
-            np.add,
-            np.subtract,
-            np.tanh,
-            np.dot,
-            np.copyto,
-        )
+        mul, add, sub = np.multiply, np.add, np.subtract
+        tanh, dot, copyto = np.tanh, np.dot, np.copyto
         # per-step views, made once
         x_, h_ = list(xproj.swapaxes(0, 1)), list(hs)
         s, o, i, f, g = gates[:G], *gates
