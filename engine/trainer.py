@@ -213,17 +213,22 @@ class Trainer:
         return loss_per_char
 
     def _rate_phrase(self) -> str:
-        """'learning rate 0.1', or with a schedule the rate in use and the base that scales it."""
-        base, now = self.config.learning_rate, self.current_learning_rate()
-        if self.config.schedule == "constant":
-            return f"learning rate {base:g}"
-        return f"learning rate {now:g} (schedule base {base:g})"
+        """'learning rate 0.1', or under a schedule the rate of the last update (the one that led
+        to a divergence) and the base that scales the schedule."""
+        cfg = self.config
+        if cfg.schedule == "constant" and not cfg.warmup_steps:
+            return f"learning rate {cfg.learning_rate:g}"
+        last = self._rate_at(max(self.step_count - 1, 0))
+        return f"learning rate {last:g} (schedule base {cfg.learning_rate:g})"
 
     def current_learning_rate(self) -> float:
         """The rate the next step uses: the live `learning_rate` is the schedule's base."""
+        return self._rate_at(self.step_count)
+
+    def _rate_at(self, step: int) -> float:
         cfg = self.config
         return learning_rate_at(
-            self.step_count,
+            step,
             cfg.learning_rate,
             cfg.schedule,
             cfg.warmup_steps,

@@ -445,15 +445,27 @@ def test_huge_learning_rate_diverges(small_text):
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
-def test_divergence_under_a_schedule_names_the_rate_in_use_and_its_base(small_text):
+def test_divergence_under_a_schedule_names_the_rate_of_the_last_update_and_its_base(small_text):
+    # warm-up from 100/10 = 10: the first update uses 10, the second 20, ...
     config = CONFIG.replace(learning_rate=100.0, schedule="cosine", warmup_steps=10, total_steps=50)
     trainer = Trainer(config, small_text)
     events: list = []
     assert trainer.run(events.append, max_steps=50) == "diverged"
     (failed,) = [e for e in events if isinstance(e, TrainingFailed)]
-    in_use = trainer.current_learning_rate()
-    assert in_use != 100.0  # still warming up: the rate in use is not the base
-    assert f"learning rate {in_use:g} (schedule base 100)" in failed.reason
+    last = 10.0 * trainer.step_count  # the update before the diverged step
+    assert f"learning rate {last:g} (schedule base 100) is probably too high" in failed.reason
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_nan_loss_names_the_rate_too(small_text):
+    warming = Trainer(CONFIG.replace(warmup_steps=4), small_text)  # constant, with warm-up
+    warming.step()
+    warming.params["Why"][0, 0] = np.nan
+    with pytest.raises(FloatingPointError) as caught:
+        warming.step()
+    assert "loss became nan at step 2" in str(caught.value)
+    base = CONFIG.learning_rate
+    assert f"learning rate {base / 4:g} (schedule base {base:g}) is probably" in str(caught.value)
 
 
 def _run_record(text: str, seed: int, steps: int = 40):
@@ -517,9 +529,8 @@ def test_a_schedule_reports_the_rate_in_use_in_snapshots_progress_lines_and_logs
     for _ in range(12):
         decaying.step()
     snap = decaying.snapshot()
-    assert snap.scheduled_learning_rate == pytest.approx(
-        0.01
-    )  # a tenth of the base after the horizon
+    # a tenth of the base after the horizon
+    assert snap.scheduled_learning_rate == pytest.approx(0.01)
     assert decaying.current_learning_rate() == pytest.approx(0.01)
     assert "| lr 0.01 |" in format_progress(snap)
     record = snapshot_record(snap)
