@@ -7,8 +7,9 @@
    forward and backward, Adagrad's square root and division over all 26,180 weights plus five
    cheap passes, the head's five matmuls), against the plain reference's best time per window.
 2. The issue's LSTM (2 x 256, window 25, B 64, float32, vocabulary 65), two BLAS threads: the best
-   time of every matrix product one window needs, summed, against PyTorch's whole step when torch
-   is installed.
+   time of every matrix product one window needs, summed; the elementwise work of the real LSTM
+   cell (timed whole, minus its products); the engine's whole step; PyTorch's whole step when
+   torch is installed.
    Before it, one gate's ufunc calls on a contiguous block and on a column slice (the layouts the
    cells get now and used to get). Then the GFLOP/s of the per-step products in the engine's
    orientation, feature-major and in PyTorch, and the window run as two half-batch Python threads
@@ -32,6 +33,8 @@ sys.path.insert(0, str(REPO / "tests"))  # the plain classic reference
 
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
+
+from engine.allocator import retain_freed_memory  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt"
 REPEATS = 7
@@ -91,13 +94,13 @@ def classic_floor(rng: np.random.Generator) -> None:
 
 def lstm_floor(rng: np.random.Generator) -> None:
     f32 = np.float32
-    B, T, H, V, G = 64, 25, 256, 65, 1024
+    B, T, H, V, GH = 64, 25, 256, 65, 1024  # GH: the four gates' columns
 
     def r(*shape):
         return rng.standard_normal(shape).astype(f32)
 
-    h, WhT, K, Wh = r(B, H), r(H, G), r(B, G), r(G, H)
-    X, WxT, D, Y, dY, Why = r(T * B, H), r(H, G), r(T * B, G), r(T * B, H), r(T * B, V), r(V, H)
+    h, WhT, K, Wh = r(B, H), r(H, GH), r(B, GH), r(GH, H)
+    X, WxT, D, Y, dY, Why = r(T * B, H), r(H, GH), r(T * B, GH), r(T * B, H), r(T * B, V), r(V, H)
     onehot = r(T * B, V)
     forward_us, backward_us = best_us(lambda: h @ WhT, 100), best_us(lambda: K @ Wh, 100)
     per_step = forward_us + backward_us
@@ -120,29 +123,46 @@ def lstm_floor(rng: np.random.Generator) -> None:
         f"  per-step products {2 * T * per_step / 1000:.1f} ms + whole-window products "
         f"{window / 1000:.1f} ms = {total_ms:.1f} ms of matrix products per window"
     )
+    floor_ms = total_ms + gates_ms
     print(
-        f"  the gate arithmetic of engine/lstm.py (its cell timed whole, minus these products, "
-        f"both layers): {gates_ms:.1f} ms "
-        f"-> {total_ms + gates_ms:.1f} ms per window before anything else"
+        f"  the elementwise work and overhead of engine/lstm.py (its cell timed whole, minus these "
+        f"products, both layers): {gates_ms:.1f} ms -> {floor_ms:.1f} ms per window"
+    )
+    from bench_torch import MODELS, TorchRun  # bench/ is on sys.path when run as a script
+
+    from engine import Trainer
+
+    trainer = Trainer(MODELS["lstm"], CORPUS.read_text(encoding="utf-8"))
+    for _ in range(3):
+        trainer.step()
+    engine_ms = min(timed_steps(trainer.step, 5) for _ in range(REPEATS))
+    print(
+        f"  the engine's whole step (Trainer.step), best of {REPEATS} x 5: {engine_ms:.1f} ms, "
+        f"of which {engine_ms - floor_ms:.1f} ms is everything else (softmax head, Adam, "
+        f"clipping, lookups, Python)"
     )
     try:
         import torch
     except ImportError:
         print("  PyTorch is not installed: no comparison")
         return
-    from bench_torch import MODELS, TorchRun  # bench/ is on sys.path when run as a script
-
-    from engine import Trainer
-
     torch.set_num_threads(2)
-    trainer = Trainer(MODELS["lstm"], CORPUS.read_text(encoding="utf-8"))
     run = TorchRun(torch, MODELS["lstm"], trainer)
     run.run(3)
     step_ms = min(run.run(5) / 5 for _ in range(REPEATS)) * 1000
     print(
-        f"  PyTorch's whole step, best of {REPEATS} x 5: {step_ms:.1f} ms "
-        f"(the engine's products alone are {total_ms / step_ms:.2f} of it)"
+        f"  PyTorch's whole step, best of {REPEATS} x 5: {step_ms:.1f} ms: the products alone are "
+        f"{total_ms / step_ms:.2f} of it, with the elementwise work {floor_ms / step_ms:.2f}, and "
+        f"parity leaves {step_ms - floor_ms:.1f} ms for everything else"
     )
+
+
+def timed_steps(step, n: int) -> float:
+    """Milliseconds per call of `step` over n calls."""
+    t0 = time.perf_counter()
+    for _ in range(n):
+        step()
+    return (time.perf_counter() - t0) / n * 1000
 
 
 def lstm_cell_elementwise_ms(r, B: int, T: int, H: int, products_us: float) -> float:
@@ -189,8 +209,9 @@ def product_us(a, b) -> float:
 
 def lstm_product_rates(rng: np.random.Generator) -> None:
     """GFLOP/s of the LSTM's per-step products in the orientation the engine uses (time-major,
-    (B, H) @ (H, 4H) and (B, 4H) @ (4H, H)), feature-major ((4H, H) @ (H, B) and (H, 4H) @ (4H, B)),
-    and in PyTorch for the engine's orientation."""
+    (B, H) @ (H, 4H) and (B, 4H) @ (4H, H), on contiguous weights), on transposed views of the
+    weights, feature-major ((4H, H) @ (H, B) and (H, 4H) @ (4H, B)), and in PyTorch for the
+    engine's orientation."""
     try:
         import torch
     except ImportError:
@@ -207,6 +228,7 @@ def lstm_product_rates(rng: np.random.Generator) -> None:
         flop = 2 * B * H * 4 * H / 1e3  # per us -> GFLOP/s
         rates = {
             "engine (time-major)": (product_us(h, WT), product_us(da, W)),
+            "on transposed views": (product_us(h, W.T), product_us(da, WT.T)),
             "feature-major": (product_us(W, hT), product_us(WT, daT)),
         }
         if torch is not None:
@@ -219,7 +241,9 @@ def lstm_product_rates(rng: np.random.Generator) -> None:
 def run_child(template: str, **fields) -> dict:
     """Run a child script (a template with {repo} and {corpus}) in a fresh Python; its JSON line."""
     code = template.format(repo=str(REPO), corpus=str(CORPUS), **fields)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"child process failed:\n{done.stderr}")
     return json.loads(done.stdout)
 
 
@@ -306,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     REPEATS = parser.parse_args(argv).repeats
     if not CORPUS.is_file():
         parser.error(f"{CORPUS} not found (the shared corpora beside the repository)")
+    retain_freed_memory()  # as rnn-tui and bench_torch run (PyTorch's allocator uses it too)
     rng = np.random.default_rng(0)
     print(f"date {time.strftime('%Y-%m-%d %H:%M')}; numpy {np.__version__}")
     with threadpool_limits(1, user_api="blas"):

@@ -81,9 +81,9 @@ def sigmoid_half_scale(
 
 
 def scaled_transpose(W: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(W * scale[:, None]).T as a C-contiguous array: BLAS runs h @ W.T ~30% slower on a
-    transposed view. Copying first and scaling the contiguous copy is faster than one multiply
-    that reads W transposed."""
+    """(W * scale[:, None]).T as a C-contiguous array: OpenBLAS runs h @ W.T 1.3-2x slower on a
+    transposed view (`python bench/bench_floor.py`). Copying first and scaling the contiguous copy
+    is faster than one multiply that reads W transposed."""
     out = np.ascontiguousarray(W.T)
     out *= scale
     return out
@@ -98,7 +98,7 @@ def _recurrent_product(W: np.ndarray, batch: int):
     """`f(h, out)`: out = h @ W.T for (B, H) rows, or W @ h for one (H,) vector (gemv)."""
     if batch == 1:
         return W.dot
-    WT = np.ascontiguousarray(W.T)  # BLAS runs h @ W.T about 2x slower on a transposed view
+    WT = np.ascontiguousarray(W.T)  # see scaled_transpose
     return lambda h, out: np.dot(h, WT, out)
 
 
