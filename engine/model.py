@@ -29,18 +29,9 @@ class ForwardResult:
     hidden: np.ndarray  # (T, B, H) last layer's hidden outputs
 
 
-def embed(Wx: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Columns `ids` of the input weight (G*H, V): x @ Wx.T for one-hot x, as (*ids.shape, G*H).
-
-    Gathering rows of a contiguous Wx.T is several times faster than gathering strided columns,
-    which pays for the transposed copy once there are about as many ids as vocabulary entries.
-    """
-    if ids.size >= Wx.shape[1]:
-        return np.ascontiguousarray(Wx.T).take(ids, axis=0)
-    return Wx.T[ids]
-
-
-def gate_major_lookup(Wx: np.ndarray, b: np.ndarray, ids: np.ndarray, scale, gates: int):
+def gate_major_lookup(
+    Wx: np.ndarray, b: np.ndarray, ids: np.ndarray, scale: np.ndarray | None, gates: int
+) -> np.ndarray:
     """Input projections of one-hot ids with the bias, as a cell takes them: (G, *ids.shape, H).
 
     With at least as many ids as vocabulary entries, one gather from a (G, V, H) table of
@@ -61,7 +52,9 @@ def gate_major_lookup(Wx: np.ndarray, b: np.ndarray, ids: np.ndarray, scale, gat
     return np.ascontiguousarray(np.moveaxis(rows.reshape(*ids.shape, gates, -1), -2, 0))
 
 
-def gate_major_project(x: np.ndarray, W: np.ndarray, b: np.ndarray, scale, gates: int):
+def gate_major_project(
+    x: np.ndarray, W: np.ndarray, b: np.ndarray, scale: np.ndarray | None, gates: int
+) -> np.ndarray:
     """(x @ W.T + b) * scale for a (T, B, I) stack, as a cell takes it: (G, T, B, H).
 
     One (T*B, I) @ (I, H) product per gate block (numpy's batched matmul); a 3-D stack against W
@@ -167,6 +160,23 @@ class CharModel:
 
     # -- training ---------------------------------------------------------------------------
 
+    def _input_projection(
+        self,
+        layer: int,
+        params: dict[str, np.ndarray],
+        inputs: np.ndarray,
+        layer_in: np.ndarray | None,
+    ) -> np.ndarray:
+        """A layer's input projections for a window, as its cell takes them (gate-major, scaled,
+        with the bias): a lookup of the ids for the first layer (no one-hot matmul), one product
+        with the layer below's outputs for the others."""
+        cell = self.cells[layer]
+        wx, _, b = self.layer_names(layer)
+        scale = cell.input_scale(self.dtype)
+        if layer == 0:
+            return gate_major_lookup(params[wx], params[b], inputs, scale, cell.gates)
+        return gate_major_project(layer_in, params[wx], params[b], scale, cell.gates)
+
     def loss_and_grads(
         self,
         params: dict[str, np.ndarray],
@@ -188,18 +198,13 @@ class CharModel:
         layer_in: np.ndarray | None = None  # (T, B, H) input of layers above the first
         masks: list[np.ndarray | None] = []
         for layer, cell in enumerate(self.cells):
-            wx, wh, b = self.layer_names(layer)
-            scale = cell.input_scale(self.dtype)
             mask = None
-            if layer == 0:
-                # embedding lookup instead of a one-hot matmul: column ids of Wxh, for all steps
-                xproj = gate_major_lookup(params[wx], params[b], inputs, scale, cell.gates)
-            else:
-                if p > 0.0:
-                    # inverted dropout on the connection between layers
-                    mask = (dropout_rng.random(layer_in.shape) >= p).astype(self.dtype) / (1.0 - p)
-                    layer_in = layer_in * mask
-                xproj = gate_major_project(layer_in, params[wx], params[b], scale, cell.gates)
+            if layer > 0 and p > 0.0:
+                # inverted dropout on the connection between layers
+                mask = (dropout_rng.random(layer_in.shape) >= p).astype(self.dtype) / (1.0 - p)
+                layer_in = layer_in * mask
+            xproj = self._input_projection(layer, params, inputs, layer_in)
+            wh = self.layer_names(layer)[1]
             hs, cache, new_state[layer] = cell.forward(xproj, params[wh], state[layer])
             caches.append((cache, layer_in))
             masks.append(mask)
@@ -272,12 +277,8 @@ class CharModel:
         layer_in = None
         new_state = np.empty_like(state)
         for layer, cell in enumerate(self.cells):
-            wx, wh, b = self.layer_names(layer)
-            scale = cell.input_scale(self.dtype)
-            if layer == 0:
-                xproj = gate_major_lookup(params[wx], params[b], inputs, scale, cell.gates)
-            else:
-                xproj = gate_major_project(layer_in, params[wx], params[b], scale, cell.gates)
+            xproj = self._input_projection(layer, params, inputs, layer_in)
+            wh = self.layer_names(layer)[1]
             layer_in, _, new_state[layer] = cell.forward(
                 xproj, params[wh], state[layer], need_grads=False
             )
@@ -298,7 +299,7 @@ class CharModel:
         x = None
         for layer, cell in enumerate(self.cells):
             wx, wh, b = self.layer_names(layer)
-            xproj = embed(params[wx], ids) if layer == 0 else x @ params[wx].T
+            xproj = params[wx].T[ids] if layer == 0 else x @ params[wx].T  # new arrays
             xproj += params[b]
             new_state[layer] = cell.step(xproj, params[wh], state[layer])
             x = new_state[layer, 0]
