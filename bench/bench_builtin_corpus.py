@@ -5,13 +5,9 @@ Run from the repository root: python bench/bench_builtin_corpus.py
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from corpora import load_corpus
+from rnn_tui.corpora import load_corpus
 
 REPEATS = 5
 

@@ -16,18 +16,16 @@ import datetime
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))  # `engine` from this checkout
-sys.path.insert(0, str(REPO_ROOT / "tests"))  # the plain reference lives with the tests
+import numpy as np
 
-import numpy as np  # noqa: E402
-import reference_classic as ref  # noqa: E402
+from benchlib import REPO as REPO_ROOT
+from benchlib import reference_classic
+from rnn_tui.engine import Config, Trainer
 
-from engine import Config, Trainer  # noqa: E402
+ref = reference_classic()
 
 DEFAULT_CORPUS = REPO_ROOT.parent / "shared" / "corpora" / "kafka.txt"
 

@@ -25,16 +25,12 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))  # the plain classic reference
+import numpy as np
+from threadpoolctl import threadpool_limits
 
-import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
-
-from engine.allocator import retain_freed_memory  # noqa: E402
+from benchlib import REPO, reference_classic
+from rnn_tui.engine.allocator import retain_freed_memory
 
 CORPUS = REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt"
 REPEATS = 7
@@ -53,7 +49,7 @@ def best_us(fn, calls: int = 200) -> float:
 
 
 def classic_floor(rng: np.random.Generator) -> None:
-    import reference_classic as ref
+    ref = reference_classic()
 
     H, V, T, n = 100, 80, 25, 26_180
     W, h, out = rng.standard_normal((H, H)) * 0.01, rng.standard_normal(H), np.empty(H)
@@ -130,7 +126,7 @@ def lstm_floor(rng: np.random.Generator) -> None:
     )
     from bench_torch import MODELS, TorchRun  # bench/ is on sys.path when run as a script
 
-    from engine import Trainer
+    from rnn_tui.engine import Trainer
 
     trainer = Trainer(MODELS["lstm"], CORPUS.read_text(encoding="utf-8"))
     for _ in range(3):
@@ -168,7 +164,7 @@ def timed_steps(step, n: int) -> float:
 def lstm_cell_elementwise_ms(r, B: int, T: int, H: int, products_us: float) -> float:
     """One layer's elementwise work per window as engine/lstm.py does it: the real cell's forward
     and backward timed whole, minus the best times of the matrix products inside them."""
-    from engine.lstm import LSTMCell
+    from rnn_tui.engine.lstm import LSTMCell
 
     cell = LSTMCell(H)
     x, Wh, state0, dhs = 0.5 * r(4, T, B, H), 0.08 * r(4 * H, H), 0.1 * r(2, B, H), r(T, B, H)
@@ -241,7 +237,9 @@ def lstm_product_rates(rng: np.random.Generator) -> None:
 def run_child(template: str, **fields) -> dict:
     """Run a child script (a template with {repo} and {corpus}) in a fresh Python; its JSON line."""
     code = template.format(repo=str(REPO), corpus=str(CORPUS), **fields)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    done = subprocess.run(  # in bench/, so the child imports bench_torch as this script does
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO / "bench"
+    )
     if done.returncode:
         raise RuntimeError(f"child process failed:\n{done.stderr}")
     return json.loads(done.stdout)
@@ -250,10 +248,9 @@ def run_child(template: str, **fields) -> dict:
 BATCH_SPLIT_CHILD = """
 import json, sys, time
 from concurrent.futures import ThreadPoolExecutor
-sys.path.insert(0, {repo!r}); sys.path.insert(0, {repo!r} + "/bench")
 from threadpoolctl import threadpool_limits
-from engine import Trainer
-from engine.allocator import retain_freed_memory
+from rnn_tui.engine import Trainer
+from rnn_tui.engine.allocator import retain_freed_memory
 from bench_torch import MODELS
 retain_freed_memory()
 trainer = Trainer(MODELS["lstm"], open({corpus!r}).read())
@@ -297,10 +294,9 @@ def batch_split() -> None:
 
 FAULTS_CHILD = """
 import json, resource, sys, time
-sys.path.insert(0, {repo!r})
 from threadpoolctl import threadpool_limits
-from engine import Trainer, preset
-from engine.allocator import retain_freed_memory
+from rnn_tui.engine import Trainer, preset
+from rnn_tui.engine.allocator import retain_freed_memory
 if {retain}:
     retain_freed_memory()
 threadpool_limits(2, user_api="blas")

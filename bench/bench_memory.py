@@ -30,19 +30,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpora" / "tinyshakespeare.txt"
 
-PRELUDE = f"""
+PRELUDE = """
 import json, resource, sys, time
-sys.path.insert(0, {str(REPO)!r})
 import numpy as np
-import engine
-from engine import Trainer, Vocab, preset
-from engine.allocator import retain_freed_memory
+import rnn_tui.engine
+from rnn_tui.engine import Trainer, Vocab, preset
+from rnn_tui.engine.allocator import retain_freed_memory
 retain_freed_memory()  # as `rnn-tui train` does
 def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 def load(path):
     try:
-        from corpora import load_corpus
+        from rnn_tui.corpora import load_corpus
     except ImportError:
         return open(path, encoding="utf-8").read(), "plain read"
     return load_corpus(path).text, "corpora.load_corpus"

@@ -40,10 +40,9 @@ _early_threads(sys.argv[1:])
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(REPO))
-from engine import Config, Trainer, preset  # noqa: E402
-from engine.allocator import retain_freed_memory  # noqa: E402
-from engine.streams import validation_loss  # noqa: E402
+from rnn_tui.engine import Config, Trainer, preset  # noqa: E402
+from rnn_tui.engine.allocator import retain_freed_memory  # noqa: E402
+from rnn_tui.engine.streams import validation_loss  # noqa: E402
 
 
 def parse_override(item: str, base: Config) -> tuple[str, object]:

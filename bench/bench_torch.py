@@ -58,9 +58,8 @@ except ImportError:
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(REPO))
-from engine import Config, Trainer, preset  # noqa: E402
-from engine.allocator import retain_freed_memory  # noqa: E402
+from rnn_tui.engine import Config, Trainer, preset  # noqa: E402
+from rnn_tui.engine.allocator import retain_freed_memory  # noqa: E402
 
 MODELS = {
     "vanilla": Config(
@@ -191,7 +190,7 @@ class TorchRun:
             self.opt = torch.optim.Adagrad(params, lr=cfg.learning_rate, eps=1e-8)
         self.V, self.dtype = V, dtype
         # same windows as the engine: a second cursor over the same training ids
-        from engine.streams import CharStreams
+        from rnn_tui.engine.streams import CharStreams
 
         self.streams = CharStreams(trainer.train_ids, cfg.batch_size, cfg.seq_length)
         shape = (cfg.num_layers, cfg.batch_size, H)

@@ -32,8 +32,8 @@ CORPUS = REPO.parent / "shared" / "corpora" / "kafka.txt"
 CHILD = """
 import sys
 from pathlib import Path
-from engine import Config, Trainer
-from tui.app import make_app
+from rnn_tui.engine import Config, Trainer
+from rnn_tui.tui.app import make_app
 text = Path(sys.argv[1]).read_text(encoding="utf-8")
 trainer = Trainer(Config(), text, corpus_name="kafka")
 app = make_app(trainer, checkpoint_path=Path(sys.argv[2]), corpus_lines=["kafka.txt"])
@@ -110,9 +110,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="rnn-tui-bench-"))
     checkpoint = workdir / "latest.npz"
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLORTERM", "TEXTUAL")}
-    env.update(
-        TERM="xterm-256color", PYTHONPATH=str(REPO), COLUMNS=str(args.cols), LINES=str(args.rows)
-    )
+    env.update(TERM="xterm-256color", COLUMNS=str(args.cols), LINES=str(args.rows))
     if args.truecolor:
         env["COLORTERM"] = "truecolor"
     term = Terminal(

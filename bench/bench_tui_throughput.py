@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from engine import Trainer, preset  # noqa: E402
-from tui.app import make_app  # noqa: E402
+from rnn_tui.engine import Trainer, preset  # noqa: E402
+from rnn_tui.tui.app import make_app  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpora" / "kafka.txt"
 

@@ -25,7 +25,6 @@ import argparse
 import io
 import json
 import random
-import sys
 import tempfile
 import time
 import traceback
@@ -38,11 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine import CheckpointError, Config, Trainer, Vocab
-from engine.checkpoint import load_checkpoint
-from engine.trainer import checkpoint_layout, load_for_sampling
+from rnn_tui.engine import CheckpointError, Config, Trainer, Vocab
+from rnn_tui.engine.checkpoint import load_checkpoint
+from rnn_tui.engine.trainer import checkpoint_layout, load_for_sampling
 
 WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog;", "pack", "my", "box!")
 MEMORY_LIMIT = 3 * 1024**3  # address space for the benchmark run: an absurd allocation fails

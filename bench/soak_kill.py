@@ -25,11 +25,9 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine import Trainer
-from engine.checkpoint import read_meta
-from engine.trainer import load_for_sampling
+from rnn_tui.engine import Trainer
+from rnn_tui.engine.checkpoint import read_meta
+from rnn_tui.engine.trainer import load_for_sampling
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMP = re.compile(r"^\.latest(-best)?\.npz\.(\d+)\.tmp$")
@@ -56,7 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNN_TUI_")}
-    env["PYTHONPATH"] = str(REPO_ROOT)
     problems: list[str] = []
     lost: list[float] = []
     mid_save = 0
@@ -78,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 [
                     sys.executable,
                     "-m",
-                    "tui.cli",
+                    "rnn_tui",
                     "train",
                     *what,
                     "--headless",

@@ -8,8 +8,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from corpora.corpus import Corpus
-from corpora.decode import normalise_newlines
+from .corpus import Corpus
+from .decode import normalise_newlines
 
 CAP_BYTES = 3_000_000
 # Directories left out: installed packages, test suites (large and full of odd data),

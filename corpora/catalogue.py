@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import platformdirs
 
-from corpora.errors import CorpusError
+from .errors import CorpusError
 
 CORPUS_DIR_ENV = "RNN_TUI_CORPUS_DIR"
 CACHE_DIR_ENV = "RNN_TUI_CACHE_DIR"

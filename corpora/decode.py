@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import codecs
 
-from corpora.errors import CorpusError
+from .errors import CorpusError
 
 # How much of a file the "mostly non-text" test looks at, and the share of control bytes
 # above which it calls the file binary (the classic heuristic of Perl's -B and of file(1)).

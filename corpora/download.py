@@ -12,10 +12,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from corpora.decode import decode_bytes
-from corpora.errors import CorpusError
-from corpora.gutenberg import strip_gutenberg
-from corpora.progress import ProgressBar
+from .decode import decode_bytes
+from .errors import CorpusError
+from .gutenberg import strip_gutenberg
+from .progress import ProgressBar
 
 TIMEOUT_ENV = "RNN_TUI_DOWNLOAD_TIMEOUT"
 DEFAULT_TIMEOUT = 30.0  # seconds without a byte from the server before giving up

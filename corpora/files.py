@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from corpora.errors import CorpusError
-from corpora.progress import ProgressBar
+from .errors import CorpusError
+from .progress import ProgressBar
 
 # Bytes per read: large enough to be fast, small enough for the progress bar to move.
 CHUNK_BYTES = 1 << 22

@@ -8,8 +8,8 @@ import itertools
 import os
 from pathlib import Path
 
-from corpora.builtin import load_builtin
-from corpora.catalogue import (
+from .builtin import load_builtin
+from .catalogue import (
     CorpusSpec,
     cache_file,
     catalogue_names,
@@ -18,19 +18,19 @@ from corpora.catalogue import (
     find_spec,
     local_file,
 )
-from corpora.corpus import Corpus, count_chars, text_sha256
-from corpora.decode import (
+from .corpus import Corpus, count_chars, text_sha256
+from .decode import (
     binary_reason,
     check_encoding,
     decode_bytes,
     normalise_newlines,
     resolve_codec,
 )
-from corpora.download import download
-from corpora.errors import CorpusError
-from corpora.files import list_directory, read_file
-from corpora.gutenberg import strip_gutenberg
-from corpora.progress import ProgressBar
+from .download import download
+from .errors import CorpusError
+from .files import list_directory, read_file
+from .gutenberg import strip_gutenberg
+from .progress import ProgressBar
 
 
 def load_corpus(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from corpora.corpus import Corpus
+from .corpus import Corpus
 
 RAREST_SHOWN = 5
 # char-rnn's rule of thumb: parameters roughly on the order of the characters. Beyond this

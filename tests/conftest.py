@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,10 +10,6 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # In CI the repository is a fresh clone next to `shared/`, so the corpora are ../shared/corpora.
 CORPORA_DIR = Path(__file__).resolve().parents[2] / "shared" / "corpora"
-
-# `import engine` works however pytest is started (python -m pytest, plain pytest, from a subfolder).
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 
 def _read_corpus(name: str) -> str:

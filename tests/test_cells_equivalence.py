@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import CharModel, Config
-from engine.cells import make_cell
+from rnn_tui.engine import CharModel, Config
+from rnn_tui.engine.cells import make_cell
 
 H, V = 6, 9
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import CharModel, Config
-from engine.gradcheck import numerical_gradient, relative_error
+from rnn_tui.engine import CharModel, Config
+from rnn_tui.engine.gradcheck import numerical_gradient, relative_error
 
 V, T = 6, 5  # vocabulary and window of the checked models
 TOLERANCE = 1e-6

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from engine import PRESETS, CheckpointSaved, Config, SampleReady, Trainer, preset
-from engine.streams import validation_loss
+from rnn_tui.engine import PRESETS, CheckpointSaved, Config, SampleReady, Trainer, preset
+from rnn_tui.engine.streams import validation_loss
 
 N = 12  # steps before and after the checkpoint
 

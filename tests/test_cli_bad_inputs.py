@@ -25,10 +25,9 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-from engine import Config, Trainer  # noqa: E402
-from engine.checkpoint import FORMAT_VERSION  # noqa: E402
+from rnn_tui.engine import Config, Trainer  # noqa: E402
+from rnn_tui.engine.checkpoint import FORMAT_VERSION  # noqa: E402
 
 NO_NETWORK = "http://127.0.0.1:9/kafka.txt"  # the discard port: a download fails at once
 
@@ -457,7 +456,6 @@ def base_env(root: Path) -> dict[str, str]:
         RNN_TUI_CATALOGUE_URL_KAFKA=NO_NETWORK,
         RNN_TUI_CATALOGUE_URL_SHAKESPEARE=NO_NETWORK,
         RNN_TUI_DOWNLOAD_TIMEOUT="3",
-        PYTHONPATH=str(REPO_ROOT),
         COLUMNS="200",
     )
     return env
@@ -467,7 +465,7 @@ def run_case(case: Case, root: Path) -> subprocess.CompletedProcess:
     env = base_env(root)
     env.update(case.env)
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *case.argv],
+        [sys.executable, "-m", "rnn_tui", *case.argv],
         cwd=root,
         env=env,
         stdin=subprocess.DEVNULL,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from conftest import make_text
 
-from engine.checkpoint import read_meta
-from tui.cli import main
+from rnn_tui.engine.checkpoint import read_meta
+from rnn_tui.tui.cli import main
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--hidden-size", "16", "--seq-length", "8", "--sample-every", "0"]
@@ -48,10 +48,9 @@ def test_sampling_into_a_pipe_that_closes_early_exits_quietly(tmp_path, monkeypa
     assert main(["train", "corpus.txt", "--headless", "--steps", "5", "--run-dir", "r", *TINY]) == 0
     reader, writer = os.pipe()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "sample", "r/latest.npz", "--length", "100000"],
+        [sys.executable, "-m", "rnn_tui", "sample", "r/latest.npz", "--length", "100000"],
         stdout=writer,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     os.close(writer)
     assert len(os.read(reader, 10)) > 0

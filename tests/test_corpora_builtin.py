@@ -8,8 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from corpora import load_corpus
-from corpora.builtin import CAP_BYTES, EXCLUDED_DIRS, load_builtin, stdlib_dir, stdlib_sources
+from rnn_tui.corpora import load_corpus
+from rnn_tui.corpora.builtin import (
+    CAP_BYTES,
+    EXCLUDED_DIRS,
+    load_builtin,
+    stdlib_dir,
+    stdlib_sources,
+)
 
 # the real cache, local folder and network stay out of reach (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("isolated_corpora")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from corpora import CorpusError, catalogue_entries, format_catalogue, load_corpus
+from rnn_tui.corpora import CorpusError, catalogue_entries, format_catalogue, load_corpus
 
 SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 UNREACHABLE = "http://127.0.0.1:9/unreachable"

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from corpora import Corpus, CorpusError, load_corpus
-from corpora.corpus import count_chars, text_sha256
-from corpora.decode import decode_bytes, normalise_newlines
+from rnn_tui.corpora import Corpus, CorpusError, load_corpus
+from rnn_tui.corpora.corpus import count_chars, text_sha256
+from rnn_tui.corpora.decode import decode_bytes, normalise_newlines
 
 # the real cache, local folder and network stay out of reach (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("isolated_corpora")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import corpora.progress
-from corpora import CorpusError, load_corpus
+from rnn_tui.corpora import CorpusError, load_corpus
+from rnn_tui.corpora import progress as corpora_progress
 
 # the real cache, local folder and network stay out of reach (tests/conftest.py)
 pytestmark = pytest.mark.usefixtures("isolated_corpora")
@@ -75,7 +75,7 @@ def test_progress_bar_draws_when_loading_is_slow(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write(tmp_path, "book.txt", b"some words to read\n" * 1000)
-    monkeypatch.setattr(corpora.progress, "DEFAULT_DELAY", 0.0)  # "slow" from the start
+    monkeypatch.setattr(corpora_progress, "DEFAULT_DELAY", 0.0)  # "slow" from the start
     corpus = load_corpus(path, progress=True)
     assert corpus.num_chars == 19_000
     assert "loading book.txt" in capsys.readouterr().err, "no progress bar on stderr"
@@ -85,7 +85,7 @@ def test_no_progress_bar_unless_asked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write(tmp_path, "book.txt", b"some words to read\n" * 1000)
-    monkeypatch.setattr(corpora.progress, "DEFAULT_DELAY", 0.0)
+    monkeypatch.setattr(corpora_progress, "DEFAULT_DELAY", 0.0)
     load_corpus(path)
     assert capsys.readouterr().err == "", "a bar was drawn without progress=True"
 
@@ -101,6 +101,6 @@ def test_progress_bar_waits_for_the_delay(
 def test_directory_progress_bar(
     mixed: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(corpora.progress, "DEFAULT_DELAY", 0.0)
+    monkeypatch.setattr(corpora_progress, "DEFAULT_DELAY", 0.0)
     load_corpus(mixed, progress=True)
     assert "loading notes/" in capsys.readouterr().err

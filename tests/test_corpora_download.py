@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import corpora.download
-import corpora.progress
-from corpora import CorpusError, load_corpus
-from corpora.download import download
+from rnn_tui.corpora import CorpusError, load_corpus
+from rnn_tui.corpora import download as corpora_download
+from rnn_tui.corpora import progress as corpora_progress
+from rnn_tui.corpora.download import download
 
 SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 
@@ -266,7 +266,7 @@ def test_failed_write_leaves_no_temporary_file(
     def broken_replace(src: object, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(corpora.download.os, "replace", broken_replace)
+    monkeypatch.setattr(corpora_download.os, "replace", broken_replace)
     with pytest.raises(CorpusError, match=r"could not save 'kafka' .*No space left on device"):
         download(server.url("/book.txt"), cache / "kafka.txt", name="kafka", timeout=2)
     assert cache_files(cache) == [], "the temporary file was left behind"
@@ -280,7 +280,7 @@ def test_interrupted_write_leaves_no_temporary_file(
     def interrupted_fsync(fd: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(corpora.download.os, "fsync", interrupted_fsync)
+    monkeypatch.setattr(corpora_download.os, "fsync", interrupted_fsync)
     with pytest.raises(KeyboardInterrupt):
         download(server.url("/book.txt"), cache / "kafka.txt", name="kafka", timeout=2)
     assert cache_files(cache) == []
@@ -299,8 +299,8 @@ def test_download_progress_bar(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     server.routes["/book.txt"] = Route(b"some text to save\n" * 1000)
-    monkeypatch.setattr(corpora.progress, "DEFAULT_DELAY", 0.0)
-    monkeypatch.setattr(corpora.download, "PROGRESS_DELAY", 0.0)
+    monkeypatch.setattr(corpora_progress, "DEFAULT_DELAY", 0.0)
+    monkeypatch.setattr(corpora_download, "PROGRESS_DELAY", 0.0)
     download(server.url("/book.txt"), cache / "kafka.txt", name="kafka", timeout=2, progress=True)
     assert "downloading kafka" in capsys.readouterr().err
     assert cache_files(cache) == ["kafka.txt"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-import corpora.files
-from corpora import CorpusError, load_corpus
+from rnn_tui.corpora import CorpusError, load_corpus
+from rnn_tui.corpora import files as corpora_files
 
 CATALOGUE = "Catalogue: kafka, python, shakespeare"
 
@@ -95,7 +95,7 @@ def test_unreadable_file_permission_denied(tmp_path: Path, monkeypatch: pytest.M
         raise PermissionError(13, "Permission denied", str(path))
 
     # Tests may run as root, which chmod cannot lock out; make open() refuse instead.
-    monkeypatch.setattr(corpora.files, "open", deny, raising=False)
+    monkeypatch.setattr(corpora_files, "open", deny, raising=False)
     message = load_error(path)
     assert message.startswith(f"cannot read '{path}': permission denied"), message
     assert "chmod" in message, message

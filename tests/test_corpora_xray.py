@@ -3,8 +3,8 @@ newline, and the warning when the model is large for the text."""
 
 from __future__ import annotations
 
-from corpora import Corpus, xray
-from corpora.xray import show_char
+from rnn_tui.corpora import Corpus, xray
+from rnn_tui.corpora.xray import show_char
 
 
 def make(text: str) -> Corpus:

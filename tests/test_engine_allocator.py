@@ -15,9 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 # more than glibc's default trim threshold, so by default the freed heap top goes back to the kernel.
 CHILD = """
 import json, resource, sys
-sys.path.insert(0, {repo!r})
 import numpy as np
-from engine.allocator import retain_freed_memory
+from rnn_tui.engine.allocator import retain_freed_memory
 retained = retain_freed_memory() if {retain} else None
 def round_():
     arrays = [np.empty(2**20) for _ in range(6)]

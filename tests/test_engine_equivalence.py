@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference_classic as ref
 
-from engine import Config, Trainer
-from engine.optim import clip_by_value
+import reference_classic as ref
+from rnn_tui.engine import Config, Trainer
+from rnn_tui.engine.optim import clip_by_value
 
 CLASSIC = Config(
     val_fraction=0.0

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import Config
-from engine.gradcheck import check_gradients, numerical_gradient, relative_error
-from engine.model import CharModel
+from rnn_tui.engine import Config
+from rnn_tui.engine.gradcheck import check_gradients, numerical_gradient, relative_error
+from rnn_tui.engine.model import CharModel
 
 V, H, T = 6, 7, 5
 

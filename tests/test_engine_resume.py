@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import CheckpointError, CheckpointSaved, Config, SampleReady, Trainer
-from engine.checkpoint import FORMAT_VERSION
+from rnn_tui.engine import CheckpointError, CheckpointSaved, Config, SampleReady, Trainer
+from rnn_tui.engine.checkpoint import FORMAT_VERSION
 
 N = 25  # steps before and after the checkpoint
 

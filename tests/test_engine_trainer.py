@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from engine import (
+from rnn_tui.engine import (
     CheckpointError,
     CheckpointFailed,
     CheckpointSaved,
@@ -28,7 +28,7 @@ from engine import (
     TrainingFailed,
     VocabError,
 )
-from engine.sampler import sample_text
+from rnn_tui.engine.sampler import sample_text
 
 CONFIG = Config(
     hidden_size=32,
@@ -521,7 +521,7 @@ def test_periodic_sample_continues_from_the_next_character_like_the_video(small_
 
 
 def test_a_schedule_reports_the_rate_in_use_in_snapshots_progress_lines_and_logs(small_text):
-    from engine.headless import format_progress, snapshot_record
+    from rnn_tui.engine.headless import format_progress, snapshot_record
 
     decaying = Trainer(
         CONFIG.replace(schedule="cosine", total_steps=10, learning_rate=0.1), small_text

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Config, Vocab, VocabError
-from engine.metrics import (
+from rnn_tui.engine import Config, Vocab, VocabError
+from rnn_tui.engine.metrics import (
     CurveHistory,
     SmoothedLoss,
     Throughput,
@@ -23,8 +23,8 @@ from engine.metrics import (
     perplexity,
     uniform_loss,
 )
-from engine.model import CharModel
-from engine.optim import (
+from rnn_tui.engine.model import CharModel
+from rnn_tui.engine.optim import (
     SGD,
     Adagrad,
     Adam,
@@ -34,8 +34,8 @@ from engine.optim import (
     learning_rate_at,
     make_optimizer,
 )
-from engine.sampler import check_prime, generate, pick, sample_text
-from engine.streams import CharStreams, StreamError, split_ids, validation_loss
+from rnn_tui.engine.sampler import check_prime, generate, pick, sample_text
+from rnn_tui.engine.streams import CharStreams, StreamError, split_ids, validation_loss
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -524,9 +524,10 @@ def test_throughput_rate():
 
 def test_engine_imports_without_textual_or_rich():
     code = (
-        "import sys, engine, engine.trainer, engine.checkpoint, engine.sampler, engine.gradcheck, "
-        "engine.metrics, engine.streams, engine.events\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'plotext'))\n"
+        "import sys, pkgutil, importlib, rnn_tui.engine as engine\n"
+        "for m in pkgutil.iter_modules(engine.__path__): importlib.import_module('rnn_tui.engine.' + m.name)\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'plotext')\n"
+        "             or m.startswith(('rnn_tui.tui', 'rnn_tui.corpora')))\n"
         "print(','.join(bad))\n"
     )
     done = subprocess.run(

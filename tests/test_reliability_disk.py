@@ -19,12 +19,12 @@ import numpy as np
 import pytest
 from conftest import make_text
 
-import engine.checkpoint as checkpoint_module
-from engine import CheckpointSaved, Config, Trainer
-from engine.checkpoint import read_meta, remove_stale_temporaries, save_checkpoint
-from engine.events import CheckpointFailed
-from engine.store import CheckpointStore
-from tui.cli import main
+import rnn_tui.engine.checkpoint as checkpoint_module
+from rnn_tui.engine import CheckpointSaved, Config, Trainer
+from rnn_tui.engine.checkpoint import read_meta, remove_stale_temporaries, save_checkpoint
+from rnn_tui.engine.events import CheckpointFailed
+from rnn_tui.engine.store import CheckpointStore
+from rnn_tui.tui.cli import main
 
 CONFIG = Config(hidden_size=16, seq_length=8, sample_every=0, val_every=20, val_max_chars=300)
 
@@ -158,7 +158,7 @@ def test_a_full_disk_under_the_metrics_log_is_a_warning_not_a_crash(tmp_path):
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "rnn_tui",
             "train",
             "corpus.txt",
             "--headless",
@@ -177,7 +177,6 @@ def test_a_full_disk_under_the_metrics_log_is_a_warning_not_a_crash(tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PYTHONPATH": str(checkpoint_module.Path(__file__).parents[1])},
     )
     assert result.returncode == 0, result.stderr
     [line] = result.stderr.splitlines()

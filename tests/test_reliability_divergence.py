@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 from conftest import make_text
 
-from engine import CheckpointError, CheckpointSaved, Config, Trainer, TrainingFailed
-from engine.checkpoint import read_meta
-from engine.events import CheckpointFailed, RolledBack, Snapshot
+from rnn_tui.engine import CheckpointError, CheckpointSaved, Config, Trainer, TrainingFailed
+from rnn_tui.engine.checkpoint import read_meta
+from rnn_tui.engine.events import CheckpointFailed, RolledBack, Snapshot
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG = Config(hidden_size=16, seq_length=8, sample_every=0, val_every=50, val_max_chars=300)
@@ -131,12 +131,12 @@ def test_rollback_without_a_checkpoint_says_to_start_over(tmp_path):
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "rnn_tui", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PYTHONPATH": str(REPO_ROOT), "PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin"},
     )
 
 

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import CheckpointError, Trainer
-from engine.checkpoint import load_checkpoint, read_meta
-from engine.trainer import load_for_sampling
+from rnn_tui.engine import CheckpointError, Trainer
+from rnn_tui.engine.checkpoint import load_checkpoint, read_meta
+from rnn_tui.engine.trainer import load_for_sampling
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "fuzz_checkpoint.py"
 CASES_PER_MUTATOR = 24
@@ -218,7 +218,7 @@ def test_a_compressed_bomb_is_refused_before_decompressing(bases, tmp_path):
     base = bases[0]
     meta = json.loads(json.dumps(base.meta))
     meta["config"]["hidden_size"] = 1024
-    from engine.trainer import checkpoint_layout
+    from rnn_tui.engine.trainer import checkpoint_layout
 
     layout = fuzz.layout_from_meta(meta)
     assert layout == checkpoint_layout(

@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from conftest import make_text
 
-from engine import Trainer
-from engine.checkpoint import read_meta
-from engine.trainer import load_for_sampling
+from rnn_tui.engine import Trainer
+from rnn_tui.engine.checkpoint import read_meta
+from rnn_tui.engine.trainer import load_for_sampling
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ("--hidden-size", "16", "--seq-length", "8", "--sample-every", "0")
@@ -36,12 +36,11 @@ TEMP = re.compile(r"^\.(.+)\.(\d+)\.tmp$")
 
 
 def command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "tui.cli", *args]
+    return [sys.executable, "-m", "rnn_tui", *args]
 
 
 def environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNN_TUI_")}
-    env["PYTHONPATH"] = str(REPO_ROOT)
     return env
 
 
@@ -349,7 +348,7 @@ def test_dashboard_saves_a_checkpoint_and_exits_0_on_sigterm_sighup_and_hang_up(
 
 def test_uniform_loss_is_what_an_untrained_model_scores(corpus):
     """(The kill test's 'far from ln V' bound is meaningful: a fresh model scores about ln V.)"""
-    from engine import Config
+    from rnn_tui.engine import Config
 
     trainer = Trainer(Config(hidden_size=16, seq_length=8), corpus.read_text(encoding="utf-8"))
     losses = [trainer.step() for _ in range(5)]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import Config, Trainer
-from tui.app import RnnTuiApp, make_app
-from tui.dashboard import DashboardScreen
-from tui.dialogs import SampleDialog
-from tui.widgets import HyperparameterPanel, KeyBar, LossPlot, SamplePanel, StatusPanel
-from tui.widgets.status import StatusLine
+from rnn_tui.engine import Config, Trainer
+from rnn_tui.tui.app import RnnTuiApp, make_app
+from rnn_tui.tui.dashboard import DashboardScreen
+from rnn_tui.tui.dialogs import SampleDialog
+from rnn_tui.tui.widgets import HyperparameterPanel, KeyBar, LossPlot, SamplePanel, StatusPanel
+from rnn_tui.tui.widgets.status import StatusLine
 
 SIZE = (120, 40)
 WORDS = [

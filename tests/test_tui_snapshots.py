@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from test_tui_app import TEXT
 
-from engine import Config, Trainer
-from tui.app import make_app
-from tui.widgets import HiddenHeatmap, LossPlot
+from rnn_tui.engine import Config, Trainer
+from rnn_tui.tui.app import make_app
+from rnn_tui.tui.widgets import HiddenHeatmap, LossPlot
 
 pytest.importorskip("pytest_textual_snapshot")
 

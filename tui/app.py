@@ -14,7 +14,7 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from engine import Trainer
+from rnn_tui.engine import Trainer
 
 from .dashboard import DashboardScreen
 

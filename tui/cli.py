@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine import (
+from rnn_tui.engine import (
     CheckpointError,
     CheckpointFailed,
     Config,
@@ -28,9 +28,9 @@ from engine import (
     VocabError,
     preset,
 )
-from engine.allocator import retain_freed_memory
-from engine.config import LIVE_HPARAMS, PRESETS
-from engine.streams import StreamError
+from rnn_tui.engine.allocator import retain_freed_memory
+from rnn_tui.engine.config import LIVE_HPARAMS, PRESETS
+from rnn_tui.engine.streams import StreamError
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -276,7 +276,7 @@ def run_dashboard(
     trainer: Trainer, corpus_lines: list[str], checkpoint: Path, run_dir: Path
 ) -> int:
     """Open the Textual dashboard on an interactive terminal."""
-    from tui.app import make_app  # imported late: headless runs and errors need no Textual
+    from .app import make_app  # imported late: headless runs and errors need no Textual
 
     # Textual draws on sys.__stderr__ from a writer thread that dies on the first failed write;
     # after a dropped SSH link the app would then block forever on its full queue (possibly before
@@ -311,7 +311,7 @@ def _check_limits(args: argparse.Namespace) -> None:
 
 def build_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str]]:
     """A fresh or resumed Trainer from the parsed options, and the corpus x-ray lines."""
-    from corpora import CorpusError, load_corpus, xray
+    from rnn_tui.corpora import CorpusError, load_corpus, xray
 
     overrides = {
         k: getattr(args, k)
@@ -320,7 +320,7 @@ def build_trainer(args: argparse.Namespace) -> tuple[Trainer, list[str]]:
     }
     try:
         if args.resume:
-            from engine.checkpoint import read_meta
+            from rnn_tui.engine.checkpoint import read_meta
 
             meta = read_meta(args.resume)
             fixed = sorted(set(overrides) - set(LIVE_HPARAMS))
@@ -393,7 +393,7 @@ def run_headless(
     trainer: Trainer, args: argparse.Namespace, corpus_lines: list[str], checkpoint: Path
 ) -> int:
     """Train in this thread, print progress, save at the end and on Ctrl-C / SIGTERM / SIGHUP."""
-    from engine.headless import HeadlessReporter
+    from rnn_tui.engine.headless import HeadlessReporter
 
     # A dropped SSH link or a closed pipe silences the output; it never stops training or saving.
     out = TolerantStream(sys.stdout)
@@ -471,7 +471,7 @@ def divergence_advice(trainer: Trainer, reason: str) -> str:
     if latest is not None and latest.exists():
         # not above the rate the good checkpoint was trained with (the user may have raised it)
         with contextlib.suppress(CheckpointError, KeyError, TypeError, ValueError):
-            from engine.checkpoint import read_meta
+            from rnn_tui.engine.checkpoint import read_meta
 
             rate = min(rate, float(read_meta(latest)["config"]["learning_rate"]))
         lower = f"{rate:g}"
@@ -506,8 +506,8 @@ def sample_command(argv: list[str]) -> int:
     """Stream `length` characters generated after the prime."""
     import numpy as np
 
-    from engine.sampler import check_prime, generate
-    from engine.trainer import load_for_sampling
+    from rnn_tui.engine.sampler import check_prime, generate
+    from rnn_tui.engine.trainer import load_for_sampling
 
     args = sample_parser().parse_args(argv)
     if args.length < 1:
@@ -552,7 +552,7 @@ def sample_command(argv: list[str]) -> int:
 
 def corpora_command(argv: list[str]) -> int:
     """List the catalogue and what is cached."""
-    from corpora import format_catalogue
+    from rnn_tui.corpora import format_catalogue
 
     p = Parser(prog="rnn-tui corpora", description="List the corpus catalogue.")
     p.add_argument("--corpus-dir", metavar="DIR")

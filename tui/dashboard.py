@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine import (
+from rnn_tui.engine import (
     CheckpointError,
     CheckpointFailed,
     CheckpointSaved,

@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Switch
 
-from engine import ConfigError, SampleReady, Trainer, VocabError
+from rnn_tui.engine import ConfigError, SampleReady, Trainer, VocabError
 
 from .widgets.sample_panel import printable
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from engine import (
+from rnn_tui.engine import (
     CheckpointFailed,
     CheckpointSaved,
     HyperparametersChanged,

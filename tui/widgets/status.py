@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
 
-from engine import Snapshot
+from rnn_tui.engine import Snapshot
 
 LN2 = math.log(2.0)
 
