@@ -72,10 +72,10 @@ def blas_threads() -> str:
 
 
 def time_engine(trainer: Trainer, iterations: int) -> float:
-    """Characters per second of `iterations` Trainer.step() calls."""
+    """Characters per second of `iterations` Trainer.train_step() calls."""
     t0 = time.perf_counter()
     for _ in range(iterations):
-        trainer.step()
+        trainer.train_step()
     return iterations * trainer.chars_per_step / (time.perf_counter() - t0)
 
 

@@ -130,7 +130,7 @@ def lstm_floor(rng: np.random.Generator) -> None:
 
     trainer = Trainer(MODELS["lstm"], CORPUS.read_text(encoding="utf-8"))
     for _ in range(3):
-        trainer.step()
+        trainer.train_step()
     engine_ms = min(timed_steps(trainer.step, 5) for _ in range(REPEATS))
     print(
         f"  the engine's whole step (Trainer.step), best of {REPEATS} x 5: {engine_ms:.1f} ms, "
@@ -254,7 +254,7 @@ from rnn_tui.engine.allocator import retain_freed_memory
 from bench_torch import MODELS
 retain_freed_memory()
 trainer = Trainer(MODELS["lstm"], open({corpus!r}).read())
-model, params, state = trainer.model, trainer.params, trainer.state
+model, params, state = trainer.model, trainer.params, trainer.hidden_state
 inputs, targets, _ = trainer.streams.next_window()
 half = inputs.shape[1] // 2
 grads = [model.new_grads() for _ in range(3)]
@@ -302,10 +302,10 @@ if {retain}:
 threadpool_limits(2, user_api="blas")
 trainer = Trainer(preset("lstm").replace(val_every=0, sample_every=0), open({corpus!r}).read())
 for _ in range(3):
-    trainer.step()
+    trainer.train_step()
 r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
 for _ in range(20):
-    trainer.step()
+    trainer.train_step()
 r1 = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({{"faults": (r1.ru_minflt - r0.ru_minflt) / 20, "ms": (time.perf_counter() - t0) / 20 * 1e3}}))
 """

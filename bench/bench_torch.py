@@ -5,7 +5,7 @@ and number of threads, measured in the same run and printed as ratios.
     python bench/bench_torch.py --threads 1 --repeats 7 --models lstm
 
 One "step" is what the Trainer does per window: forward, full backward, clipping and the optimiser
-update, with the hidden state carried to the next window. The engine side *is* `Trainer.step()`;
+update, with the hidden state carried to the next window. The engine side *is* `Trainer.train_step()`;
 the PyTorch side is nn.RNN / nn.LSTM with a one-hot input (the same function as the engine's
 column lookup of Wx), a Linear head, cross-entropy summed over the window and averaged over the
 streams, the same optimiser and clipping. Both read the same windows of the same text.

@@ -35,8 +35,8 @@ from pathlib import Path
 from rnn_tui.engine import Config, Trainer
 from rnn_tui.tui.app import make_app
 text = Path(sys.argv[1]).read_text(encoding="utf-8")
-trainer = Trainer(Config(), text, corpus_name="kafka")
-app = make_app(trainer, checkpoint_path=Path(sys.argv[2]), corpus_lines=["kafka.txt"])
+trainer = Trainer(Config(), text, corpus_name="kafka", checkpoint_path=Path(sys.argv[2]))
+app = make_app(trainer, corpus_lines=["kafka.txt"])
 message = app.run()
 print("\\nRESULT", message, flush=True)
 """

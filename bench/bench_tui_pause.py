@@ -1,7 +1,7 @@
 """Pause latency: from the space key to training stopped, and to "PAUSED" on the status line.
 
 Runs the real app under `run_test()` on kafka.txt with the classic model, presses space at random
-moments, and times (a) until the training thread has stopped stepping (`trainer.status` is
+moments, and times (a) until the training thread has stopped stepping (`trainer.run_state` is
 "paused") and (b) until the status line shows PAUSED. For comparison, (c) the same pause() to
 "paused" with no dashboard at all, which is bounded by the longest thing the training thread does
 between two checks (a validation pass, a periodic sample). The pty benchmark
@@ -54,7 +54,7 @@ def headless(text: str, trials: int, rng: random.Random) -> list[float]:
         time.sleep(rng.uniform(0.3, 1.0))
         pressed = time.perf_counter()
         trainer.pause()
-        while trainer.status != "paused":
+        while trainer.run_state != "paused":
             time.sleep(0.0005)
         latencies.append(time.perf_counter() - pressed)
         trainer.resume()
@@ -65,10 +65,12 @@ def headless(text: str, trials: int, rng: random.Random) -> list[float]:
 
 async def in_app(text: str, trials: int, rng: random.Random) -> tuple[list[float], list[float]]:
     """Key press to training stopped, and to PAUSED drawn on the status line."""
-    trainer = Trainer(Config(), text, corpus_name="kafka")
     stopped, shown = [], []
     with tempfile.TemporaryDirectory() as folder:
-        app = make_app(trainer, checkpoint_path=Path(folder) / "latest.npz")
+        trainer = Trainer(
+            Config(), text, corpus_name="kafka", checkpoint_path=Path(folder) / "latest.npz"
+        )
+        app = make_app(trainer)
         async with app.run_test(size=(120, 40)) as pilot:
             line = app.dashboard.query_one("#status-state", StatusLine)
             while app.dashboard.snapshot is None:
@@ -79,13 +81,13 @@ async def in_app(text: str, trials: int, rng: random.Random) -> tuple[list[float
                 app.post_message(events.Key("space", " "))  # as the driver does: no pilot waits
                 took = None
                 while "PAUSED" not in str(line.render()):
-                    if took is None and trainer.status == "paused":
+                    if took is None and trainer.run_state == "paused":
                         took = time.perf_counter() - pressed
                     await pilot.pause(0.002)
                 shown.append(time.perf_counter() - pressed)
                 stopped.append(took if took is not None else shown[-1])
                 app.post_message(events.Key("space", " "))
-                while trainer.status == "paused":
+                while trainer.run_state == "paused":
                     await pilot.pause(0.01)
             await pilot.press("q")
             while app.return_value is None:

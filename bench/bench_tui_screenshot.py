@@ -25,11 +25,9 @@ CORPUS = REPO.parent / "shared" / "corpora" / "kafka.txt"
 
 async def screenshot(trainer: Trainer, seconds: float, out: Path) -> None:
     """Run the dashboard for `seconds`, then save an SVG screenshot of it."""
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory():
         app = make_app(
-            trainer,
-            checkpoint_path=Path(folder) / "latest.npz",
-            corpus_lines=["kafka.txt: Metamorphosis, Franz Kafka (Project Gutenberg)"],
+            trainer, corpus_lines=["kafka.txt: Metamorphosis, Franz Kafka (Project Gutenberg)"]
         )
         async with app.run_test(size=(120, 40)) as pilot:
             started = time.monotonic()
@@ -48,9 +46,12 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "dashboard.svg")
     args = parser.parse_args()
     text = CORPUS.read_text(encoding="utf-8")
-    trainer = Trainer(Config(), text, corpus_name="kafka")
+    folder = tempfile.mkdtemp()
+    trainer = Trainer(
+        Config(), text, corpus_name="kafka", checkpoint_path=Path(folder) / "latest.npz"
+    )
     for _ in range(args.steps):
-        trainer.step()
+        trainer.train_step()
         if trainer.step_count % trainer.config.sample_every == 0:
             trainer.periodic_sample()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,9 +37,11 @@ def headless(text: str, config, seconds: float) -> float:
 async def in_app(text: str, config, seconds: float, size: tuple[int, int]) -> tuple[float, float]:
     """Steps per second while the dashboard runs (from the first snapshot on screen), and the share
     of wall time the UI thread spent on the CPU (what it can take from training under the GIL)."""
-    trainer = Trainer(config, text, corpus_name="kafka")
     with tempfile.TemporaryDirectory() as folder:
-        app = make_app(trainer, checkpoint_path=Path(folder) / "latest.npz")
+        trainer = Trainer(
+            config, text, corpus_name="kafka", checkpoint_path=Path(folder) / "latest.npz"
+        )
+        app = make_app(trainer)
         async with app.run_test(size=size) as pilot:
             while app.dashboard.snapshot is None:
                 await pilot.pause(0.01)

@@ -25,9 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-from rnn_tui.engine import Trainer
+from rnn_tui.engine import load_model, resume_trainer
 from rnn_tui.engine.checkpoint import read_meta
-from rnn_tui.engine.trainer import load_for_sampling
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMP = re.compile(r"^\.latest(-best)?\.npz\.(\d+)\.tmp$")
@@ -109,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             try:
                 for path in run.glob("*.npz"):
-                    load_for_sampling(path)
-                trainer = Trainer.from_checkpoint(latest, text)
+                    load_model(path)
+                trainer = resume_trainer(latest, text)
             except Exception as exc:  # anything at all is a finding here
                 problems.append(f"round {i}: {type(exc).__name__}: {exc}")
                 continue

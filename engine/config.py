@@ -1,65 +1,188 @@
-"""Run configuration: a frozen dataclass with validation, and the named presets."""
+"""Run configuration: every setting declared once, with its help, range and choices; the presets.
+
+Each field of `Config` carries a `Setting` in its metadata: the help text, a short label, the
+allowed range or choices, and whether it may change while training ("live"). Validation, the
+command-line options (tui/options.py), the dashboard's hyperparameter inputs and the live set
+are all generated from these declarations, so adding a knob is one declaration here. A `Config`
+validates itself in `__post_init__`: an invalid one cannot exist.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range; the message names the setting and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the user may set a field to, and how to explain it."""
+
+    help: str
+    label: str = ""  # short name for a dashboard input ("lr")
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False  # the range excludes `low` itself
+    high_open: bool = False
+    choices: tuple[str, ...] = ()
+    live: bool = False  # may change between steps of a running trainer
+    flag: str = ""  # command-line spelling when not --field-name ("--warmup")
+    unit: str = ""  # what the number counts ("steps", "chars")
+
+    def describe_range(self) -> str:
+        """'one of rnn, lstm, gru', '[1, 8192]', '(0, 100]', or '' when anything goes."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        if self.low is None and self.high is None:
+            return ""
+        lo = "(" if self.low_open else "["
+        hi = ")" if self.high_open else "]"
+        return f"{lo}{_number(self.low)}, {_number(self.high)}{hi}"
+
+
+def setting(default: Any, help: str, **options: Any) -> Any:
+    """A dataclass field declared with its `Setting`."""
+    return dataclasses.field(default=default, metadata={"setting": Setting(help, **options)})
+
 
 CELLS = ("rnn", "lstm", "gru")
 OPTIMIZERS = ("adagrad", "adam", "sgd")
 CLIP_MODES = ("value", "norm")
 DTYPES = ("float64", "float32")
 SCHEDULES = ("constant", "step", "cosine")
-
-# Hyperparameters the Trainer accepts while running (applied between steps).
-LIVE_HPARAMS = ("learning_rate", "temperature", "sample_length", "sample_every", "clip")
-
-
-class ConfigError(ValueError):
-    """A configuration value is out of range; the message names the field and what is allowed."""
+STEPS = 10**12  # the largest step count any setting refers to
 
 
 @dataclass(frozen=True)
 class Config:
     """Model, optimiser, data and sampling settings. Defaults are the classic min-char-rnn."""
 
-    cell: str = "rnn"
-    hidden_size: int = 100
-    num_layers: int = 1
-    dropout: float = 0.0
-    seq_length: int = 25
-    batch_size: int = 1
-    learning_rate: float = 0.1
-    optimizer: str = "adagrad"
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    decay_steps: int = 1000
-    decay_rate: float = 0.5
-    total_steps: int = 0  # horizon of the cosine schedule (0: none)
-    clip: float = 5.0
-    clip_mode: str = "value"
-    init_scale: float = 0.01
-    dtype: str = "float64"
-    val_fraction: float = 0.1
-    val_every: int = 200  # steps between validation passes (0: never)
-    val_max_chars: int = 20_000  # validation text evaluated per pass (0: all of it)
-    seed: int = 0
-    temperature: float = 1.0
-    top_k: int = 0
-    sample_length: int = 200
-    sample_every: int = 100  # steps between periodic samples (0: never)
+    # the model
+    cell: str = setting("rnn", "recurrent cell", choices=CELLS)
+    hidden_size: int = setting(100, "hidden units per layer", low=1, high=8192)
+    num_layers: int = setting(1, "stacked recurrent layers", low=1, high=16)
+    dropout: float = setting(
+        0.0, "dropout between layers (needs 2+ layers)", low=0, high=1, high_open=True
+    )
+    init_scale: float = setting(
+        0.01, "weights start as randn * this", low=0, high=10, low_open=True
+    )
+    dtype: str = setting("float64", "floating-point precision", choices=DTYPES)
+    # the data
+    seq_length: int = setting(
+        25, "characters per window (truncated BPTT length)", low=1, high=10_000
+    )
+    batch_size: int = setting(1, "windows trained on at once", low=1, high=4096)
+    val_fraction: float = setting(0.1, "held-out fraction at the end of the text", low=0, high=0.5)
+    val_every: int = setting(
+        200, "steps between validation passes (0: never)", low=0, high=STEPS, unit="steps"
+    )
+    val_max_chars: int = setting(
+        20_000,
+        "validation characters scored per pass (0: all of them)",
+        low=0,
+        high=STEPS,
+        flag="--val-chars",
+        unit="chars",
+    )
+    seed: int = setting(0, "random seed of the weights, dropout and samples", low=0, high=2**63 - 1)
+    # the optimiser
+    optimizer: str = setting("adagrad", "optimiser", choices=OPTIMIZERS)
+    learning_rate: float = setting(
+        0.1,
+        "learning rate (under a schedule: its base)",
+        label="lr",
+        low=0,
+        high=100,
+        low_open=True,
+        live=True,
+    )
+    momentum: float = setting(0.9, "sgd momentum", low=0, high=1, high_open=True)
+    beta1: float = setting(0.9, "adam beta1", low=0, high=1, high_open=True)
+    beta2: float = setting(0.999, "adam beta2", low=0, high=1, high_open=True)
+    weight_decay: float = setting(0.0, "adam decoupled weight decay on matrices", low=0, high=10)
+    # the learning-rate schedule
+    schedule: str = setting("constant", "learning-rate schedule", choices=SCHEDULES)
+    warmup_steps: int = setting(
+        0, "steps of linear warm-up", low=0, high=STEPS, flag="--warmup", unit="steps"
+    )
+    decay_steps: int = setting(
+        1000, "step schedule: steps between decays", low=1, high=STEPS, unit="steps"
+    )
+    decay_rate: float = setting(
+        0.5, "step schedule: factor per decay", low=0, high=1, low_open=True
+    )
+    total_steps: int = setting(
+        0,
+        "cosine schedule: steps from the end of warm-up to the floor (0: no decay)",
+        low=0,
+        high=STEPS,
+        flag="--cosine-steps",
+        unit="steps",
+    )
+    min_lr: float = setting(
+        0.0, "cosine schedule: the rate it decays to (at most the base)", low=0, high=100
+    )
+    # sampling
+    temperature: float = setting(
+        1.0,
+        "sampling temperature: lower is safer, higher is wilder",
+        label="temp",
+        low=0,
+        high=100,
+        low_open=True,
+        live=True,
+    )
+    top_k: int = setting(
+        0, "sample only from the k likeliest characters (0: all)", low=0, high=10**6
+    )
+    sample_length: int = setting(
+        200,
+        "characters in each periodic sample",
+        label="length",
+        low=1,
+        high=100_000,
+        live=True,
+        unit="chars",
+    )
+    sample_every: int = setting(
+        100,
+        "steps between periodic samples (0: never)",
+        label="every",
+        low=0,
+        high=STEPS,
+        live=True,
+        unit="steps",
+    )
+
+    # gradient clipping
+    clip: float = setting(
+        5.0,
+        "gradient clip: each entry to +-clip, or the global norm with --clip-mode norm",
+        label="clip",
+        low=0,
+        high=1e6,
+        low_open=True,
+        live=True,
+    )
+    clip_mode: str = setting("value", "how --clip limits the gradient", choices=CLIP_MODES)
+
+    def __post_init__(self) -> None:
+        for name, spec in SETTINGS.items():
+            object.__setattr__(self, name, check(name, getattr(self, name), spec))
 
     def replace(self, **changes: Any) -> Config:
-        """A validated copy with some fields changed."""
-        new = dataclasses.replace(self, **changes)
-        new.validate()
-        return new
+        """A copy with some fields changed (validated like any Config)."""
+        unknown = sorted(set(changes) - set(SETTINGS))
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
@@ -72,75 +195,84 @@ class Config:
             raise ConfigError(
                 f"a config must be a mapping of settings (got {type(values).__name__})"
             )
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(values) - set(SETTINGS))
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
-        cfg = cls(**values)
-        cfg.validate()
-        return cfg
-
-    def validate(self) -> None:
-        """Raise ConfigError naming the first bad field."""
-        _choice("cell", self.cell, CELLS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("clip_mode", self.clip_mode, CLIP_MODES)
-        _choice("dtype", self.dtype, DTYPES)
-        _choice("schedule", self.schedule, SCHEDULES)
-        _int_range("hidden_size", self.hidden_size, 1, 8192)
-        _int_range("num_layers", self.num_layers, 1, 16)
-        _int_range("seq_length", self.seq_length, 1, 10_000)
-        _int_range("batch_size", self.batch_size, 1, 4096)
-        _int_range("warmup_steps", self.warmup_steps, 0, 10**9)
-        _int_range("decay_steps", self.decay_steps, 1, 10**9)
-        _int_range("total_steps", self.total_steps, 0, 10**12)
-        _int_range("val_every", self.val_every, 0, 10**9)
-        _int_range("val_max_chars", self.val_max_chars, 0, 10**12)
-        _int_range("top_k", self.top_k, 0, 10**6)
-        _int_range("sample_length", self.sample_length, 1, 100_000)
-        _int_range("sample_every", self.sample_every, 0, 10**9)
-        _int_range("seed", self.seed, 0, 2**63 - 1)
-        _float_range("learning_rate", self.learning_rate, 0.0, 100.0, low_open=True)
-        _float_range("dropout", self.dropout, 0.0, 1.0, high_open=True)
-        _float_range("momentum", self.momentum, 0.0, 1.0, high_open=True)
-        _float_range("beta1", self.beta1, 0.0, 1.0, high_open=True)
-        _float_range("beta2", self.beta2, 0.0, 1.0, high_open=True)
-        _float_range("weight_decay", self.weight_decay, 0.0, 10.0)
-        _float_range("decay_rate", self.decay_rate, 0.0, 1.0, low_open=True)
-        _float_range("clip", self.clip, 0.0, 1e6, low_open=True)
-        _float_range("init_scale", self.init_scale, 0.0, 10.0, low_open=True)
-        _float_range("val_fraction", self.val_fraction, 0.0, 0.5)
-        _float_range("temperature", self.temperature, 0.0, 100.0, low_open=True)
+        return cls(**values)
 
 
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+def _fields() -> dict[str, Setting]:
+    return {f.name: f.metadata["setting"] for f in dataclasses.fields(Config)}
 
 
-def _int_range(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a whole number (got {value!r})")
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high} (got {value})")
+SETTINGS: dict[str, Setting] = _fields()
+LIVE_HPARAMS: tuple[str, ...] = tuple(name for name, spec in SETTINGS.items() if spec.live)
+TYPES: dict[str, type] = typing.get_type_hints(Config)
 
 
-def _float_range(
-    name: str,
-    value: Any,
-    low: float,
-    high: float,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number (got {value!r})")
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
+def check(name: str, value: Any, spec: Setting | None = None) -> Any:
+    """`value` as a valid `name` setting (ints may arrive as whole floats), or ConfigError."""
+    spec = spec or SETTINGS[name]
+    kind = TYPES[name]
+    if kind is str:
+        if value not in spec.choices:
+            raise ConfigError(f"{name} must be one of {', '.join(spec.choices)} (got {value!r})")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        noun = "a whole number" if kind is int else "a finite number"
+        raise ConfigError(f"{name} must be {noun} (got {_shown(value)})")
+    if kind is int:
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise ConfigError(f"{name} must be a whole number (got {_shown(value)})")
+        value = int(value)
+    elif not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number (got {_shown(value)})")
+    else:
+        value = float(value)
+    low, high = spec.low, spec.high
+    too_low = low is not None and (value <= low if spec.low_open else value < low)
+    too_high = high is not None and (value >= high if spec.high_open else value > high)
     if too_low or too_high:
-        lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
-        raise ConfigError(f"{name} must be in {lo}{low:g}, {high:g}{hi} (got {value:g})")
+        if kind is int and not (spec.low_open or spec.high_open):
+            raise ConfigError(
+                f"{name} must be between {_number(low)} and {_number(high)} (got {value})"
+            )
+        raise ConfigError(f"{name} must be in {spec.describe_range()} (got {value:g})")
+    return value
+
+
+def parse(name: str, text: str) -> Any:
+    """A setting typed by a person (a command-line option, a dashboard input), checked.
+
+    The one parser behind both, so the same text is accepted or refused with the same message.
+    """
+    kind = TYPES[name]
+    if kind is str:
+        return check(name, text)
+    stripped = text.strip()
+    try:
+        number = float(stripped)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {noun} (got {_shown(stripped)})") from None
+    if kind is int and stripped.lstrip("+-").isdigit():
+        return check(name, int(stripped))  # exact: 2**63 - 1 does not survive float()
+    return check(name, number)
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "any"
+    if float(value).is_integer() and abs(value) >= 1e6:
+        exponent = math.log10(abs(value))
+        return f"10^{exponent:.0f}" if exponent.is_integer() else f"{int(value)}"
+    return f"{value:g}"
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A bad value quoted for an error line, cut so a pasted novel cannot flood the screen."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 PRESETS: dict[str, Config] = {
@@ -165,6 +297,7 @@ PRESETS: dict[str, Config] = {
         learning_rate=5e-3,
         schedule="cosine",
         total_steps=4300,
+        min_lr=5e-4,
         clip_mode="norm",
         clip=5.0,
         init_scale=0.08,

@@ -5,8 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 import numpy as np
+
+from .metrics import nats_to_bits, perplexity
+
+RunState = Literal["running", "paused", "diverged", "stopped"]
 
 
 def frozen_array(values: np.ndarray | list) -> np.ndarray:
@@ -28,7 +33,7 @@ class Snapshot:
     step: int  # optimisation steps done
     epoch: int  # full passes of stream 0 over the training text
     epoch_progress: float  # 0..1 within the current epoch
-    state: str  # "running" | "paused" | "diverged" | "stopped"
+    run_state: RunState
     loss: float  # last window's loss per character (nats)
     smooth_loss: float  # exponentially smoothed loss per character (nats)
     classic_smooth_loss: float  # the video's smoothed 25-char sum (smooth_loss * seq_length)
@@ -53,12 +58,38 @@ class Snapshot:
     @property
     def bits(self) -> float:
         """Smoothed loss per character in bits."""
-        return self.smooth_loss / np.log(2.0)
+        return nats_to_bits(self.smooth_loss)
 
     @property
     def perplexity(self) -> float:
         """exp(smoothed loss per character)."""
-        return float(np.exp(min(self.smooth_loss, 700.0)))
+        return perplexity(self.smooth_loss)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What does not change while a run trains: corpus, vocabulary, model and where it saves,
+    plus the periodic samples drawn so far (a dashboard that opens late shows them too)."""
+
+    corpus: str
+    train_chars: int
+    val_chars: int
+    vocab: tuple[str, ...]
+    cell: str
+    num_layers: int
+    hidden_size: int
+    batch_size: int
+    seq_length: int
+    optimizer: str
+    dtype: str
+    params: int
+    checkpoint: str | None  # the run's latest checkpoint path (None: nowhere to save)
+    samples: tuple[tuple[int, str], ...] = ()  # (step, text) of the kept periodic samples
+
+    @property
+    def vocab_size(self) -> int:
+        """Distinct characters the model reads and writes."""
+        return len(self.vocab)
 
 
 @dataclass(frozen=True)
@@ -86,7 +117,7 @@ class SampleReady:
     seed: str
     step: int
     requested: bool
-    request_id: int = 0
+    tag: str = ""  # the RequestSample's tag ("" for the periodic sample)
 
 
 @dataclass(frozen=True)

@@ -108,17 +108,6 @@ class CurveHistory:
         self._acc_count = int(acc["acc_count"])
 
 
-def downsample(points: np.ndarray, width: int) -> np.ndarray:
-    """Average (N, 2) points into at most `width` buckets (mean, not max, so spikes do not dominate)."""
-    n = len(points)
-    if n <= width or width <= 0:
-        return points
-    edges = np.linspace(0, n, width + 1).astype(int)
-    sums = np.add.reduceat(points, edges[:-1], axis=0)
-    counts = np.diff(edges)[:, None]
-    return sums / counts
-
-
 class Throughput:
     """Characters per second over roughly the last `window` seconds."""
 

@@ -1,7 +1,8 @@
 """Optimizers (Adagrad, Adam, SGD with momentum) with state keyed by parameter name, and clipping.
 
-An optimizer knows nothing of the model: it sees a dict of parameters and a dict of `d`-prefixed
-gradients, and keeps its memory in `self.state[slot][name]`, so checkpoints are a flat dict.
+An optimizer knows nothing of the model: it sees the parameters as one flat buffer (with a view
+per name) and the gradients laid out the same way, and keeps its memory in
+`self.state[slot][name]` views of flat buffers, so checkpoints are a flat dict.
 """
 
 from __future__ import annotations
@@ -14,45 +15,31 @@ from .flat import as_flat, flat_views
 
 
 class Optimizer:
-    """Base: `update(params, grads, lr)` in place; `state_dict()` / `load_state_dict()` round trip."""
+    """Base: `update(flat_params, flat_grads, lr)` in place; `state_dict()` / `load_state_dict()`.
+
+    Parameters are views of one flat buffer (engine.flat), so an update is a handful of
+    whole-buffer calls however many parameters there are; the state is laid out the same way
+    and also viewed per parameter name, which is what checkpoints store.
+    """
 
     slots: tuple[str, ...] = ()
 
     def __init__(self, params: dict[str, np.ndarray]):
+        flat = as_flat(params.values())
+        if flat is None:
+            raise ValueError("parameters must be views of one flat buffer (see engine.flat)")
         shapes = {n: p.shape for n, p in params.items()}
-        dtype = next(iter(params.values())).dtype
         self.flat_state: dict[str, np.ndarray] = {}
         self.state: dict[str, dict[str, np.ndarray]] = {}
         for slot in self.slots:
             # each slot is one flat buffer with a view per parameter: per-name state, flat speed
-            self.flat_state[slot], self.state[slot] = flat_views(shapes, dtype)
+            self.flat_state[slot], self.state[slot] = flat_views(shapes, flat.dtype)
         self.t = 0  # updates done (Adam's bias correction)
 
-    def update(
-        self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray], lr: float
-    ) -> None:
-        """Apply one update in place (in a few whole-buffer calls when params and grads are flat views)."""
-        flat_p = as_flat(params.values())
-        flat_g = as_flat(grads["d" + n] for n in params) if flat_p is not None else None
-        if flat_g is not None and self._flat_ok():
-            self.update_flat(flat_p, flat_g, lr)
-            return
-        self.t += 1
-        for name, p in params.items():
-            self._apply(
-                p, grads["d" + name], lr, {slot: self.state[slot][name] for slot in self.slots}
-            )
-
-    def update_flat(self, flat_params: np.ndarray, flat_grads: np.ndarray, lr: float) -> None:
-        """One update of all parameters laid out flat (engine.flat), as `update` would do it."""
-        if not self._flat_ok():
-            raise ValueError("this optimiser updates per parameter; use update()")
+    def update(self, flat_params: np.ndarray, flat_grads: np.ndarray, lr: float) -> None:
+        """Apply one update to every parameter in place."""
         self.t += 1
         self._apply(flat_params, flat_grads, lr, self.flat_state)
-
-    def _flat_ok(self) -> bool:
-        """Whether one update over all parameters at once equals the per-parameter updates."""
-        return True
 
     def _apply(self, p: np.ndarray, g: np.ndarray, lr: float, state: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
@@ -113,9 +100,11 @@ class Adam(Optimizer):
     ):
         super().__init__(params)
         self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
-
-    def _flat_ok(self) -> bool:
-        return not self.weight_decay  # decay applies to matrices only: per parameter
+        # decay applies to weight matrices only, not to biases: a mask over the flat buffer
+        _, masks = flat_views({n: p.shape for n, p in params.items()}, bool)
+        for name, p in params.items():
+            masks[name][...] = p.ndim > 1
+        self._decayed = as_flat(masks.values())
 
     def _apply(self, p, g, lr, state):
         m, v = state["m"], state["v"]
@@ -129,8 +118,8 @@ class Adam(Optimizer):
         v += scratch
         # fold both bias corrections into the step size
         step = lr * math.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        if self.weight_decay and p.ndim > 1:
-            p *= 1 - lr * self.weight_decay
+        if self.weight_decay:
+            np.multiply(p, p.dtype.type(1 - lr * self.weight_decay), out=p, where=self._decayed)
         np.sqrt(v, out=scratch)
         scratch += self.eps
         np.divide(m, scratch, out=scratch)
@@ -227,13 +216,19 @@ def learning_rate_at(
     decay_steps: int,
     decay_rate: float,
     total: int,
+    min_lr: float = 0.0,
 ) -> float:
-    """Learning rate for `step` (0-based): constant, step decay, or cosine with linear warm-up."""
+    """Learning rate for `step` (0-based): constant, step decay, or cosine with linear warm-up.
+
+    The cosine runs from `base` at the end of warm-up to `min_lr` (never above the base) at
+    `total` steps and stays there.
+    """
     if warmup and step < warmup:
         return base * (step + 1) / warmup
     if schedule == "step":
         return base * decay_rate ** ((step - warmup) // decay_steps)
     if schedule == "cosine" and total > warmup:
         progress = min(1.0, (step - warmup) / (total - warmup))
-        return base * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        floor = min(min_lr, base)
+        return floor + (base - floor) * 0.5 * (1 + math.cos(math.pi * progress))
     return base

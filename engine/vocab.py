@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 import numpy as np
@@ -76,25 +75,6 @@ class Vocab:
         noun = "character" if len(missing) == 1 else "characters"
         verb = "is" if len(missing) == 1 else "are"
         return f"{noun} {names} {verb} not in the vocabulary"
-
-    def to_json(self) -> str:
-        """JSON list of characters (stable across runs)."""
-        return json.dumps(list(self.chars), ensure_ascii=True)
-
-    @classmethod
-    def from_json(cls, data: str) -> Vocab:
-        """Inverse of to_json; VocabError on anything but a sorted list of distinct characters."""
-        try:
-            chars = json.loads(data)
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise VocabError(f"vocabulary is not valid JSON: {exc}") from None
-        if not isinstance(chars, list) or not all(
-            isinstance(c, str) and len(c) == 1 for c in chars
-        ):
-            raise VocabError("vocabulary must be a JSON list of single characters")
-        if chars != sorted(set(chars)):
-            raise VocabError("vocabulary must be sorted and distinct")
-        return cls(chars)
 
 
 def _visible(c: str) -> str:

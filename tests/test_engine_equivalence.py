@@ -84,7 +84,7 @@ def reference_losses(classic_trainer_factory) -> list[float]:
 def engine_losses(classic_trainer_factory) -> list[float]:
     """The engine's 2,000 classic iterations (Trainer.step, B = 1), as window sums like the reference."""
     trainer = classic_trainer_factory()
-    return [trainer.step() * trainer.config.seq_length for _ in range(ITERATIONS)]
+    return [trainer.train_step() * trainer.config.seq_length for _ in range(ITERATIONS)]
 
 
 def test_classic_config_is_the_video_model():
@@ -179,7 +179,7 @@ def test_one_window_matches_reference_loss_gradients_and_next_state(classic_trai
 
 
 def test_training_steps_across_the_wrap_match_reference(classic_trainer_factory):
-    """Trainer.step() itself (reset, clip, Adagrad) from the same mid-training state, across a wrap."""
+    """Trainer.train_step() itself (reset, clip, Adagrad) from the same mid-training state, across a wrap."""
     trainer = classic_trainer_factory()
     V, H, T = len(trainer.vocab), CLASSIC.hidden_size, CLASSIC.seq_length
     rng = np.random.default_rng(5)
@@ -190,7 +190,7 @@ def test_training_steps_across_the_wrap_match_reference(classic_trainer_factory)
     for name, value in to_engine(mems).items():
         trainer.optimizer.state["mem"][name][...] = value
     hprev = np.tanh(rng.standard_normal((H, 1)))
-    trainer.state[...] = hprev.reshape(1, 1, 1, H)
+    trainer.hidden_state[...] = hprev.reshape(1, 1, 1, H)
     offset = ((trainer.streams.segment - T - 2) // T) * T - 2 * T  # three windows before the wrap
     trainer.streams.load_state_dict({"offset": offset, "epoch": 0, "started": 1})
 
@@ -199,10 +199,10 @@ def test_training_steps_across_the_wrap_match_reference(classic_trainer_factory)
     run.p, run.n, run.hprev = offset, 1, hprev.copy()
 
     for i in range(6):
-        engine_loss = trainer.step() * T
+        engine_loss = trainer.train_step() * T
         reference_loss = run.step()
         assert engine_loss == pytest.approx(reference_loss, rel=1e-10, abs=0), f"iteration {i}"
-        assert scale_relative_error(trainer.state, run.hprev) < 1e-10, (
+        assert scale_relative_error(trainer.hidden_state, run.hprev) < 1e-10, (
             f"hidden state after iteration {i}"
         )
         for name in ref.PARAM_NAMES:
@@ -217,7 +217,7 @@ def test_first_training_losses_match_reference(classic_trainer_factory):
     trainer = classic_trainer_factory()
     iterations = 30
     reference = np.array(ref.train(trainer.train_ids, len(trainer.vocab), iterations, seed=0))
-    engine = np.array([trainer.step() * trainer.config.seq_length for _ in range(iterations)])
+    engine = np.array([trainer.train_step() * trainer.config.seq_length for _ in range(iterations)])
     rel = np.abs(engine - reference) / np.abs(reference)
     agree = int(np.argmax(rel > 1e-9)) if np.any(rel > 1e-9) else len(rel)
     assert agree >= 10, f"losses agree to 1e-9 for only {agree} iterations: {rel[:12]}"

@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnn_tui.engine import CheckpointError, CheckpointSaved, Config, SampleReady, Trainer
+from rnn_tui.engine import (
+    CheckpointError,
+    CheckpointSaved,
+    Config,
+    SampleReady,
+    Trainer,
+    resume_trainer,
+)
 from rnn_tui.engine.checkpoint import FORMAT_VERSION
 
 N = 25  # steps before and after the checkpoint
@@ -84,7 +91,10 @@ def assert_same_training_state(a: Trainer, b: Trainer) -> None:
     assert set(sa) == set(sb)
     for key in sa:
         assert np.array_equal(sa[key], sb[key]), f"optimizer {key}"
-    assert np.array_equal(a.state, b.state) and a.state.dtype == b.state.dtype
+    assert (
+        np.array_equal(a.hidden_state, b.hidden_state)
+        and a.hidden_state.dtype == b.hidden_state.dtype
+    )
     assert a.streams.state_dict() == b.streams.state_dict()
     assert a.rng.bit_generator.state == b.rng.bit_generator.state
     assert a.sample_rng.bit_generator.state == b.sample_rng.bit_generator.state
@@ -109,7 +119,7 @@ def test_resume_from_checkpoint_is_bit_exact(name, small_text, tmp_path):
     path = first.save(tmp_path / "half.npz")
     assert path == tmp_path / "half.npz" and path.is_file()
     assert not list(tmp_path.glob(".*tmp")), "the temporary file must be gone after an atomic save"
-    resumed = Trainer.from_checkpoint(path, small_text)
+    resumed = resume_trainer(path, small_text)
     assert resumed.step_count == N
     assert_same_training_state(first, resumed)
     resumed_events = run_collecting(resumed, 2 * N)
@@ -122,7 +132,7 @@ def test_resume_from_checkpoint_is_bit_exact(name, small_text, tmp_path):
     assert periodic_samples(first_events) + periodic_samples(resumed_events) == samples
     # the next periodic sample (and the next steps) are the same too
     assert straight.periodic_sample() == resumed.periodic_sample()
-    assert straight.step() == resumed.step()
+    assert straight.train_step() == resumed.train_step()
     assert_same_training_state(straight, resumed)
 
 
@@ -133,10 +143,10 @@ def test_resume_keeps_changed_hyperparameters(small_text, tmp_path):
     trainer.update(learning_rate=0.03, temperature=0.7)
     run_collecting(trainer, 10)
     assert trainer.config.learning_rate == 0.03
-    resumed = Trainer.from_checkpoint(trainer.save(tmp_path / "c.npz"), small_text)
+    resumed = resume_trainer(trainer.save(tmp_path / "c.npz"), small_text)
     assert resumed.config == trainer.config
     assert resumed.hparam_change_steps == trainer.hparam_change_steps == [5]
-    assert trainer.step() == resumed.step()
+    assert trainer.train_step() == resumed.train_step()
 
 
 def test_checkpoint_requested_while_running_is_resumable(small_text, tmp_path):
@@ -146,7 +156,7 @@ def test_checkpoint_requested_while_running_is_resumable(small_text, tmp_path):
     trainer.run(events.append, max_steps=3)
     saved = [e for e in events if isinstance(e, CheckpointSaved)]
     assert len(saved) == 1 and Path(saved[0].path) == tmp_path / "ckpt.npz"
-    resumed = Trainer.from_checkpoint(saved[0].path, small_text)
+    resumed = resume_trainer(saved[0].path, small_text)
     assert resumed.step_count == saved[0].step
 
 
@@ -166,7 +176,7 @@ ACTIONS = (
 def assert_refused(path: Path, text: str, match: str | None = None, **kwargs) -> str:
     """from_checkpoint raises CheckpointError with a single line that says what to do."""
     with pytest.raises(CheckpointError) as info:
-        Trainer.from_checkpoint(path, text, **kwargs)
+        resume_trainer(path, text, **kwargs)
     message = str(info.value)
     assert message and "\n" not in message and "\r" not in message, repr(message)
     assert any(action in message for action in ACTIONS), (
@@ -204,7 +214,7 @@ def write_members(path: Path, meta: dict | None, arrays: dict[str, np.ndarray]) 
 
 
 def test_valid_checkpoint_fixture_loads(checkpoint, small_text):
-    assert Trainer.from_checkpoint(checkpoint, small_text).step_count == 8
+    assert resume_trainer(checkpoint, small_text).step_count == 8
 
 
 def test_missing_file_and_folder_are_refused(tmp_path, small_text):
@@ -265,7 +275,7 @@ def test_different_corpus_is_refused_unless_allowed(checkpoint, small_text):
     other = small_text[::-1]
     assert_refused(checkpoint, other, "different text")
     # explicitly allowed: the same vocabulary, so training can continue on the other text
-    trainer = Trainer.from_checkpoint(checkpoint, other, allow_other_corpus=True)
+    trainer = resume_trainer(checkpoint, other, allow_other_corpus=True)
     assert trainer.step_count == 8
 
 

@@ -22,11 +22,13 @@ from rnn_tui.engine import (
     Config,
     ConfigError,
     HyperparametersChanged,
+    RunPolicy,
     SampleReady,
     Snapshot,
     Trainer,
     TrainingFailed,
     VocabError,
+    resume_trainer,
 )
 from rnn_tui.engine.sampler import sample_text
 
@@ -105,7 +107,7 @@ class Harness:
         return self.wait_for(found, what)
 
     def wait_paused(self) -> Snapshot:
-        return self.wait_event(Snapshot, "a paused snapshot", lambda s: s.state == "paused")
+        return self.wait_event(Snapshot, "a paused snapshot", lambda s: s.run_state == "paused")
 
     def join(self, timeout: float = TIMEOUT) -> str | None:
         self.thread.join(timeout)
@@ -139,7 +141,7 @@ def twin_steps(
     for i in range(steps):
         if changes_at and i in changes_at:
             trainer.config = trainer.config.replace(**changes_at[i])
-        trainer.step()
+        trainer.train_step()
     return trainer
 
 
@@ -168,7 +170,7 @@ def test_pause_freezes_the_step_counter_and_resume_continues(small_text, harness
         Snapshot,
         "a running snapshot after the pause",
         lambda s: (
-            s.state == "running"
+            s.run_state == "running"
             and s.step >= frozen
             and s is not paused
             and h.events.index(s) > h.events.index(paused)
@@ -178,7 +180,7 @@ def test_pause_freezes_the_step_counter_and_resume_continues(small_text, harness
     trainer.stop()
     assert h.join() == "stopped"
     last = h.of_type(Snapshot)[-1]
-    assert last.state == "stopped" and last.step == trainer.step_count
+    assert last.run_state == "stopped" and last.step == trainer.step_count
 
 
 def test_stop_works_while_paused(small_text, harnesses):
@@ -293,7 +295,7 @@ def test_request_checkpoint_yields_checkpoint_saved(small_text, harnesses, tmp_p
     h.wait_for(lambda: trainer.step_count > saved.step + 3, "training to go on")
     trainer.stop()
     h.join()
-    resumed = Trainer.from_checkpoint(saved.path, small_text)
+    resumed = resume_trainer(saved.path, small_text)
     assert resumed.step_count == saved.step
     assert any(s.last_checkpoint == saved.path for s in h.of_type(Snapshot))
 
@@ -341,14 +343,14 @@ def test_request_sample_yields_text_starting_with_the_seed(small_text, harnesses
     h.wait_for(lambda: trainer.step_count >= 3, "a few steps")
     request_id = trainer.request_sample(seed="The", length=50, temperature=0.8)
     ready = h.wait_event(SampleReady, "the requested sample", lambda e: e.requested)
-    assert ready.request_id == request_id
+    assert ready.tag == request_id
     assert ready.seed == "The"
     assert ready.text.startswith("The")
     assert len(ready.text) == 3 + 50
     assert set(ready.text) <= set(trainer.vocab.chars)
     second = trainer.request_sample(seed="q", length=5, greedy=True)
     assert second != request_id
-    greedy = h.wait_event(SampleReady, "the second sample", lambda e: e.request_id == second)
+    greedy = h.wait_event(SampleReady, "the second sample", lambda e: e.tag == second)
     assert greedy.text.startswith("q") and len(greedy.text) == 6
     trainer.stop()
     h.join()
@@ -377,11 +379,11 @@ def test_requesting_samples_does_not_change_training(small_text, harnesses):
     h = harnesses(trainer, max_steps=total).start()
     h.wait_paused()
     first = trainer.request_sample(seed="T", length=40)
-    h.wait_event(SampleReady, "a sample while paused", lambda e: e.request_id == first)
+    h.wait_event(SampleReady, "a sample while paused", lambda e: e.tag == first)
     trainer.resume()
     h.wait_for(lambda: trainer.step_count >= 10, "ten steps")
     second = trainer.request_sample(seed="Sph", length=40)
-    h.wait_event(SampleReady, "a sample while running", lambda e: e.request_id == second)
+    h.wait_event(SampleReady, "a sample while running", lambda e: e.tag == second)
     assert h.join() == "steps"
 
     twin = Trainer(CONFIG, small_text)
@@ -389,7 +391,7 @@ def test_requesting_samples_does_not_change_training(small_text, harnesses):
     twin.run(twin_events.append, max_steps=total)
     assert list(trainer.recent_losses) == list(twin.recent_losses)
     assert_same_params(trainer, twin)
-    assert np.array_equal(trainer.state, twin.state)
+    assert np.array_equal(trainer.hidden_state, twin.hidden_state)
 
     def periodic(events):
         return [(e.step, e.text) for e in events if isinstance(e, SampleReady) and not e.requested]
@@ -409,7 +411,7 @@ def test_snapshots_are_published_at_a_bounded_rate(small_text, harnesses):
     h.join()
     duration = time.perf_counter() - started
     snapshots = h.of_type(Snapshot)
-    interval = Trainer.snapshot_interval
+    interval = RunPolicy().snapshot_interval
     # periodic snapshots at most every interval, plus one at start and one at the end
     assert len(snapshots) <= duration / interval + 3, (len(snapshots), duration)
     assert len(snapshots) >= 4, "snapshots should keep coming while training"
@@ -431,7 +433,7 @@ def test_nan_parameter_stops_the_run_with_training_failed(small_text, harnesses)
     assert len(failed) == 1 and failed[0].step == 0
     assert "learning rate" in failed[0].reason
     last = h.of_type(Snapshot)[-1]
-    assert last.state == "diverged" and last.message == failed[0].reason
+    assert last.run_state == "diverged" and last.message == failed[0].reason
 
 
 @pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # log(0) on the way to inf
@@ -459,10 +461,10 @@ def test_divergence_under_a_schedule_names_the_rate_of_the_last_update_and_its_b
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
 def test_a_nan_loss_names_the_rate_too(small_text):
     warming = Trainer(CONFIG.replace(warmup_steps=4), small_text)  # constant, with warm-up
-    warming.step()
+    warming.train_step()
     warming.params["Why"][0, 0] = np.nan
     with pytest.raises(FloatingPointError) as caught:
-        warming.step()
+        warming.train_step()
     assert "loss became nan at step 2" in str(caught.value)
     base = CONFIG.learning_rate
     assert f"learning rate {base / 4:g} (schedule base {base:g}) is probably" in str(caught.value)
@@ -499,7 +501,7 @@ def test_periodic_sample_continues_from_the_next_character_like_the_video(small_
     config = CONFIG.replace(batch_size=1, val_fraction=0.0, sample_length=30)
     trainer = Trainer(config, small_text)
     for _ in range(12):
-        trainer.step()
+        trainer.train_step()
     next_char = trainer.vocab.chars[int(trainer.train_ids[trainer.streams.offset])]
     assert next_char == small_text[12 * config.seq_length]
     rng = np.random.default_rng()
@@ -513,7 +515,7 @@ def test_periodic_sample_continues_from_the_next_character_like_the_video(small_
         rng,
         temperature=config.temperature,
         top_k=config.top_k,
-        state=trainer.state[:, :, :1],
+        state=trainer.hidden_state[:, :, :1],
     )
     event = trainer.periodic_sample()
     assert event.seed == next_char
@@ -521,15 +523,17 @@ def test_periodic_sample_continues_from_the_next_character_like_the_video(small_
 
 
 def test_a_schedule_reports_the_rate_in_use_in_snapshots_progress_lines_and_logs(small_text):
-    from rnn_tui.engine.headless import format_progress, snapshot_record
+    from rnn_tui.engine.metrics_log import metrics_record as snapshot_record
+    from rnn_tui.tui.headless import format_progress
 
     decaying = Trainer(
-        CONFIG.replace(schedule="cosine", total_steps=10, learning_rate=0.1), small_text
+        CONFIG.replace(schedule="cosine", total_steps=10, learning_rate=0.1, min_lr=0.01),
+        small_text,
     )
     for _ in range(12):
-        decaying.step()
+        decaying.train_step()
     snap = decaying.snapshot()
-    # a tenth of the base after the horizon
+    # the floor after the horizon
     assert snap.scheduled_learning_rate == pytest.approx(0.01)
     assert decaying.current_learning_rate() == pytest.approx(0.01)
     assert "| lr 0.01 |" in format_progress(snap)
@@ -539,7 +543,7 @@ def test_a_schedule_reports_the_rate_in_use_in_snapshots_progress_lines_and_logs
     )
 
     constant = Trainer(CONFIG, small_text)
-    constant.step()
+    constant.train_step()
     snap = constant.snapshot()
     assert snap.scheduled_learning_rate is None
     assert "lr" not in format_progress(snap)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+PIP = (sys.executable, "-m", "pip")
 
 
 def tracked_source(dest: Path) -> Path:
@@ -38,8 +39,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tracked_source(tmp_path_factory.mktemp("source"))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps"]
-        + ["--wheel-dir", str(out), str(source)],
+        [*PIP, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source)],
         check=True,
         capture_output=True,
         timeout=300,
@@ -64,8 +64,7 @@ def test_the_installed_wheel_runs_from_another_folder(wheel: Path, tmp_path: Pat
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps"]
-        + [str(wheel)],
+        [*PIP, "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)],
         check=True,
         capture_output=True,
         timeout=300,

@@ -20,9 +20,10 @@ import pytest
 from conftest import make_text
 
 import rnn_tui.engine.checkpoint as checkpoint_module
-from rnn_tui.engine import CheckpointSaved, Config, Trainer
+from rnn_tui.engine import CheckpointSaved, Config, RunPolicy, Trainer, resume_trainer
 from rnn_tui.engine.checkpoint import read_meta, remove_stale_temporaries, save_checkpoint
 from rnn_tui.engine.events import CheckpointFailed
+from rnn_tui.engine.persistence import checkpoint_data
 from rnn_tui.engine.store import CheckpointStore
 from rnn_tui.tui.cli import main
 
@@ -89,9 +90,9 @@ def test_failed_autosaves_are_reported_training_goes_on_and_the_old_checkpoint_l
     before = files(run)
 
     reason = FAULTS[fault](monkeypatch)
-    trainer.autosave_seconds = 1e-6  # try to save between every two steps
+    policy = RunPolicy(autosave_seconds=1e-6)  # try to save between every two steps
     events: list = []
-    assert trainer.run(events.append, max_steps=160) == "steps"  # training went on
+    assert trainer.run(events.append, max_steps=160, policy=policy) == "steps"  # training went on
     failed = [e for e in events if isinstance(e, CheckpointFailed)]
     assert len(failed) >= 50 and not any(isinstance(e, CheckpointSaved) for e in events)
     assert reason in failed[0].error and "unchanged" in failed[0].error
@@ -99,7 +100,7 @@ def test_failed_autosaves_are_reported_training_goes_on_and_the_old_checkpoint_l
     assert files(run) == before  # nothing changed, nothing half-written, no temporary left
     monkeypatch.undo()
 
-    resumed = Trainer.from_checkpoint(run / "latest.npz", text)
+    resumed = resume_trainer(run / "latest.npz", text)
     assert resumed.step_count == 60
     assert isinstance(trainer.try_save(), CheckpointSaved)  # the disk is back: saving works
     assert read_meta(run / "latest.npz")["step"] == 160
@@ -144,9 +145,7 @@ def test_headless_run_on_a_full_disk_reports_on_stderr_trains_on_and_keeps_the_o
     assert "step     340" in out  # trained all 300 steps despite the failures
     assert files(tmp_path / "run") == before
     monkeypatch.undo()
-    assert (
-        Trainer.from_checkpoint(tmp_path / "run" / "latest.npz", make_text(6000)).step_count == 40
-    )
+    assert resume_trainer(tmp_path / "run" / "latest.npz", make_text(6000)).step_count == 40
 
 
 def test_a_full_disk_under_the_metrics_log_is_a_warning_not_a_crash(tmp_path):
@@ -190,7 +189,7 @@ def test_a_full_disk_under_the_metrics_log_is_a_warning_not_a_crash(tmp_path):
 @pytest.mark.parametrize("keep", [1, 3])
 def test_the_store_keeps_k_checkpoints_plus_the_best_and_never_more(keep, tmp_path):
     trainer = Trainer(CONFIG, make_text(6000))
-    base = trainer.checkpoint_data()
+    base = checkpoint_data(trainer)
     store = CheckpointStore(tmp_path / "latest.npz", keep)
     rng = np.random.default_rng(0)
     val_losses = rng.uniform(1.0, 3.0, size=12)
@@ -211,7 +210,7 @@ def test_the_store_keeps_k_checkpoints_plus_the_best_and_never_more(keep, tmp_pa
 def test_a_failed_save_leaves_every_file_of_the_run_folder_as_it_was(tmp_path, monkeypatch):
     trainer = Trainer(CONFIG, make_text(6000))
     store = CheckpointStore(tmp_path / "latest.npz", 3)
-    base = trainer.checkpoint_data()
+    base = checkpoint_data(trainer)
     for step in (10, 20, 30):
         store.save(
             type(base)(meta=dict(base.meta, step=step, val_loss=1.0 / step), arrays=base.arrays)
@@ -234,7 +233,7 @@ def test_saves_remove_temporary_files_of_dead_writers_only(tmp_path):
     for path in (stale, alive, other):
         path.write_bytes(b"half a checkpoint")
     trainer = Trainer(CONFIG, make_text(6000))
-    save_checkpoint(target, trainer.checkpoint_data())
+    save_checkpoint(target, checkpoint_data(trainer))
     assert not stale.exists()
     assert alive.exists() and other.exists()
     assert remove_stale_temporaries(target) == []
@@ -248,7 +247,7 @@ def test_a_leftover_temporary_file_does_not_break_loading_or_saving(tmp_path):
     dead = 2**22 + 54321
     leftover = tmp_path / f".latest.npz.{dead}.tmp"
     leftover.write_bytes((tmp_path / "latest.npz").read_bytes()[:3000])  # killed mid-write
-    assert Trainer.from_checkpoint(tmp_path / "latest.npz", text).step_count == 20
+    assert resume_trainer(tmp_path / "latest.npz", text).step_count == 20
     trainer.run(lambda event: None, max_steps=30)
     assert isinstance(trainer.try_save(), CheckpointSaved)
     assert not leftover.exists()

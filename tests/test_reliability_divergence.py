@@ -16,7 +16,15 @@ import numpy as np
 import pytest
 from conftest import make_text
 
-from rnn_tui.engine import CheckpointError, CheckpointSaved, Config, Trainer, TrainingFailed
+from rnn_tui.engine import (
+    CheckpointError,
+    CheckpointSaved,
+    Config,
+    RunPolicy,
+    Trainer,
+    TrainingFailed,
+    resume_trainer,
+)
 from rnn_tui.engine.checkpoint import read_meta
 from rnn_tui.engine.events import CheckpointFailed, RolledBack, Snapshot
 
@@ -56,10 +64,10 @@ def test_absurd_learning_rate_pauses_diverged_and_rollback_restores_the_last_goo
     good_params, good_optimizer = copies(trainer)
     latest = trainer.checkpoint_path
     good_bytes = latest.read_bytes()
-    trainer.autosave_seconds = 1e-6  # try to autosave between every two steps
+    policy = RunPolicy(autosave_seconds=1e-6, on_divergence="pause")  # autosave every step
     events: list = []
     thread = threading.Thread(
-        target=lambda: events.append(("result", trainer.run(events.append, on_divergence="pause")))
+        target=lambda: events.append(("result", trainer.run(events.append, policy=policy)))
     )
     trainer.pause()  # so that every step of this run uses the absurd rate
     thread.start()
@@ -71,12 +79,14 @@ def test_absurd_learning_rate_pauses_diverged_and_rollback_restores_the_last_goo
         )
         assert "diverged" in failed[0].reason and "learning rate" in failed[0].reason
         wait_for(
-            lambda: any(isinstance(e, Snapshot) and e.state == "diverged" for e in events),
+            lambda: any(isinstance(e, Snapshot) and e.run_state == "diverged" for e in events),
             "a diverged snapshot",
         )
         step = trainer.step_count
         time.sleep(0.3)
-        assert trainer.status == "diverged" and trainer.step_count == step  # no training on garbage
+        assert (
+            trainer.run_state == "diverged" and trainer.step_count == step
+        )  # no training on garbage
         assert thread.is_alive()  # paused in the diverged state, waiting for a decision
         # nothing diverged was saved: the autosaves were refused and the good file is untouched
         refused = [e for e in events if isinstance(e, CheckpointFailed)]
@@ -87,7 +97,7 @@ def test_absurd_learning_rate_pauses_diverged_and_rollback_restores_the_last_goo
         trainer.request_rollback(learning_rate=0.01)
         rolled = wait_for(lambda: [e for e in events if isinstance(e, RolledBack)], "rollback")
         assert rolled[0].step == 200 and rolled[0].learning_rate == 0.01
-        wait_for(lambda: trainer.status == "paused", "the paused state")
+        wait_for(lambda: trainer.run_state == "paused", "the paused state")
         for name, value in good_params.items():
             assert np.array_equal(trainer.params[name], value), name
         restored = trainer.optimizer.state_dict()
@@ -112,7 +122,7 @@ def test_weights_wrecked_by_one_step_are_never_saved(tmp_path):
     latest = trainer.checkpoint_path
     good = latest.read_bytes()
     trainer.config = trainer.config.replace(learning_rate=ABSURD)
-    trainer.step()  # its loss was computed before the update, so the step itself succeeds
+    trainer.train_step()  # its loss was computed before the update, so the step itself succeeds
     result = trainer.try_save()
     assert isinstance(result, CheckpointFailed)
     assert "diverged" in result.error and "unchanged" in result.error
@@ -194,7 +204,7 @@ def test_headless_divergence_exits_3_with_one_line_and_the_rollback_command_work
     # the suggested rate is the one the good checkpoint was trained with, not 100 / 10
     assert "roll back with: rnn-tui --resume run/latest.npz --learning-rate 0.1 --headless" in line
     assert read_meta(latest)["step"] == good_step
-    Trainer.from_checkpoint(latest, make_text(6000))
+    resume_trainer(latest, make_text(6000))
 
     command = shlex.split(line.split("roll back with: ", 1)[1])
     assert command[0] == "rnn-tui"

@@ -19,9 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnn_tui.engine import CheckpointError, Trainer
+from rnn_tui.engine import CheckpointError, load_model, resume_trainer
 from rnn_tui.engine.checkpoint import load_checkpoint, read_meta
-from rnn_tui.engine.trainer import load_for_sampling
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "fuzz_checkpoint.py"
 CASES_PER_MUTATOR = 24
@@ -60,7 +59,7 @@ def test_only_checkpoint_error_escapes_the_loaders(kind, bases, tmp_path):
 
 def test_a_loader_that_leaks_other_errors_is_caught_by_the_harness(bases, tmp_path, monkeypatch):
     """The fuzz harness can fail: a loader raising KeyError or loading altered bytes is reported."""
-    monkeypatch.setattr(fuzz, "load_for_sampling", lambda path: {}["boom"])
+    monkeypatch.setattr(fuzz, "load_model", lambda path: {}["boom"])
     report = fuzz.run_cases(bases, 0, 3, seed=1, folder=tmp_path, kinds=["flip"])
     assert any("KeyError" in line for line in report.failures)
 
@@ -108,8 +107,8 @@ def test_any_metadata_value_anywhere_is_refused_or_harmless(bases, tmp_path, dat
     file = tmp_path / "meta.npz"
     file.write_bytes(fuzz.write_members(fuzz.with_meta(base.members, fuzz.dumps(meta))))
     for load in (
-        lambda: Trainer.from_checkpoint(file, base.text),
-        lambda: load_for_sampling(file),
+        lambda: resume_trainer(file, base.text),
+        lambda: load_model(file),
         lambda: load_checkpoint(file, expected_from_meta=fuzz.layout_from_meta),
     ):
         try:
@@ -130,7 +129,7 @@ def rewrite(base, change_meta=None, raw_meta: bytes | None = None, **members) ->
 
 
 def refused(path: Path, text: str, match: str) -> None:
-    for load in (lambda: Trainer.from_checkpoint(path, text), lambda: load_for_sampling(path)):
+    for load in (lambda: resume_trainer(path, text), lambda: load_model(path)):
         with pytest.raises(CheckpointError, match=match):
             load()
 
@@ -178,7 +177,7 @@ def test_metadata_values_that_used_to_escape_are_refused(bases, tmp_path, key, v
     path = tmp_path / "bad.npz"
     path.write_bytes(rewrite(base, change))
     with pytest.raises(CheckpointError):
-        Trainer.from_checkpoint(path, base.text)
+        resume_trainer(path, base.text)
 
 
 def test_npy_header_that_does_not_tokenize_is_refused(bases, tmp_path):
@@ -209,7 +208,7 @@ def test_settings_claiming_gigabytes_are_refused_before_allocating(bases, tmp_pa
             base, lambda m: m["config"].update(hidden_size=8192, batch_size=4096, seq_length=9999)
         )
     )
-    for load in (lambda: Trainer.from_checkpoint(path, base.text), lambda: load_for_sampling(path)):
+    for load in (lambda: resume_trainer(path, base.text), lambda: load_model(path)):
         assert peak_bytes(load) < 32 * 1024**2
 
 
@@ -218,7 +217,7 @@ def test_a_compressed_bomb_is_refused_before_decompressing(bases, tmp_path):
     base = bases[0]
     meta = json.loads(json.dumps(base.meta))
     meta["config"]["hidden_size"] = 1024
-    from rnn_tui.engine.trainer import checkpoint_layout
+    from rnn_tui.engine.persistence import checkpoint_layout
 
     layout = fuzz.layout_from_meta(meta)
     assert layout == checkpoint_layout(
@@ -229,14 +228,14 @@ def test_a_compressed_bomb_is_refused_before_decompressing(bases, tmp_path):
     path = tmp_path / "bomb.npz"
     path.write_bytes(fuzz.write_members(members, compressed=True))
     assert path.stat().st_size < 200_000
-    assert peak_bytes(lambda: load_for_sampling(path)) < 32 * 1024**2
+    assert peak_bytes(lambda: load_model(path)) < 32 * 1024**2
 
 
 def test_an_honestly_compressed_checkpoint_still_loads(bases, tmp_path):
     base = bases[0]
     path = tmp_path / "deflated.npz"
     path.write_bytes(fuzz.write_members(base.members, compressed=True))
-    trainer = Trainer.from_checkpoint(path, base.text)
+    trainer = resume_trainer(path, base.text)
     for name, value in base.params.items():
         assert np.array_equal(trainer.params[name], value)
 

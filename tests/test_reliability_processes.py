@@ -25,9 +25,8 @@ from pathlib import Path
 import pytest
 from conftest import make_text
 
-from rnn_tui.engine import Trainer
+from rnn_tui.engine import Trainer, load_model, resume_trainer
 from rnn_tui.engine.checkpoint import read_meta
-from rnn_tui.engine.trainer import load_for_sampling
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY = ("--hidden-size", "16", "--seq-length", "8", "--sample-every", "0")
@@ -143,8 +142,8 @@ def test_kill_9_at_random_moments_loses_nothing_saved_and_resumes_where_it_left_
         # between writing a checkpoint and pruning the oldest
         assert len(steps) <= 3 and len(found) <= 5, [p.name for p in found]
         for path in found:
-            load_for_sampling(path)  # every file is complete: none half-written
-        trainer = Trainer.from_checkpoint(latest, text)  # includes the probe-loss check
+            load_model(path)  # every file is complete: none half-written
+        trainer = resume_trainer(latest, text)  # includes the probe-loss check
         meta = read_meta(latest)
         assert trainer.step_count == meta["step"] >= last_step
         assert trainer.smooth.value == meta["smooth_loss"]
@@ -159,9 +158,9 @@ def test_kill_9_at_random_moments_loses_nothing_saved_and_resumes_where_it_left_
 
     # The loss really continues: the resumed model is as good as its checkpoint says, far from
     # the ln(V) of an untrained model.
-    trainer = Trainer.from_checkpoint(latest, text)
+    trainer = resume_trainer(latest, text)
     assert trainer.step_count > 1000
-    losses = [trainer.step() for _ in range(40)]
+    losses = [trainer.train_step() for _ in range(40)]
     assert sum(losses) / len(losses) < trainer.uniform_loss - 0.8
     assert trainer.smooth.value < trainer.uniform_loss - 0.8
 
@@ -232,7 +231,7 @@ def test_signal_to_headless_run_saves_a_checkpoint_and_exits_0(tmp_path, corpus,
     assert took < 5
     assert err == ""
     latest = tmp_path / "run" / "latest.npz"
-    trainer = Trainer.from_checkpoint(latest, corpus.read_text(encoding="utf-8"))
+    trainer = resume_trainer(latest, corpus.read_text(encoding="utf-8"))
     assert trainer.step_count > 0
     printed = stdout.read_text()
     assert f"saved checkpoint {latest}" in printed and "resume with: rnn-tui --resume" in printed
@@ -298,9 +297,7 @@ def test_dropped_terminal_during_headless_run_saves_and_exits_0(tmp_path, corpus
     time.sleep(0.3)
     os.close(master)
     assert proc.wait(15) == 0
-    trainer = Trainer.from_checkpoint(
-        tmp_path / "run" / "latest.npz", corpus.read_text(encoding="utf-8")
-    )
+    trainer = resume_trainer(tmp_path / "run" / "latest.npz", corpus.read_text(encoding="utf-8"))
     assert trainer.step_count > 0
 
 
@@ -340,7 +337,7 @@ def test_dashboard_saves_a_checkpoint_and_exits_0_on_sigterm_sighup_and_hang_up(
     assert status == 0, screen.text()[-3000:]
     assert took < 8
     latest = tmp_path / "run" / "latest.npz"
-    trainer = Trainer.from_checkpoint(latest, corpus.read_text(encoding="utf-8"))
+    trainer = resume_trainer(latest, corpus.read_text(encoding="utf-8"))
     assert trainer.step_count > 0
     if how == "SIGTERM":  # (after SIGHUP the terminal is taken to be gone: nothing is drawn)
         assert "Resume with: rnn-tui --resume" in screen.text()
@@ -351,6 +348,6 @@ def test_uniform_loss_is_what_an_untrained_model_scores(corpus):
     from rnn_tui.engine import Config
 
     trainer = Trainer(Config(hidden_size=16, seq_length=8), corpus.read_text(encoding="utf-8"))
-    losses = [trainer.step() for _ in range(5)]
+    losses = [trainer.train_step() for _ in range(5)]
     assert abs(sum(losses) / 5 - trainer.uniform_loss) < 0.2
     assert trainer.uniform_loss == pytest.approx(math.log(len(trainer.vocab)))

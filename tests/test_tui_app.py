@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from rnn_tui.engine import Config, Trainer
+from rnn_tui.engine import Config, Trainer, resume_trainer
 from rnn_tui.tui.app import RnnTuiApp, make_app
 from rnn_tui.tui.dashboard import DashboardScreen
 from rnn_tui.tui.dialogs import SampleDialog
@@ -68,18 +68,20 @@ CONFIG = Config(
 )
 
 
-def new_trainer(**changes) -> Trainer:
-    """A fresh trainer on the small text."""
-    return Trainer(CONFIG.replace(**changes) if changes else CONFIG, TEXT, corpus_name="small")
+def new_trainer(folder: Path, **changes) -> Trainer:
+    """A fresh trainer on the small text, saving into folder/run."""
+    return Trainer(
+        CONFIG.replace(**changes) if changes else CONFIG,
+        TEXT,
+        corpus_name="small",
+        checkpoint_path=folder / "run" / "latest.npz",
+    )
 
 
 def new_app(trainer: Trainer, tmp_path: Path, **kwargs) -> RnnTuiApp:
-    """The dashboard, saving into tmp_path."""
+    """The dashboard on `trainer`."""
     return make_app(
-        trainer,
-        checkpoint_path=tmp_path / "run" / "latest.npz",
-        corpus_lines=["small: 6,000 chars", "26 distinct characters"],
-        **kwargs,
+        trainer, corpus_lines=["small: 6,000 chars", "26 distinct characters"], **kwargs
     )
 
 
@@ -112,7 +114,7 @@ async def quit_app(pilot, app: RnnTuiApp) -> str:
 
 
 async def test_space_freezes_the_step_counter_and_a_second_space_resumes_it(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     app = new_app(trainer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = dashboard(app)
@@ -120,7 +122,7 @@ async def test_space_freezes_the_step_counter_and_a_second_space_resumes_it(tmp_
         await pilot.press("space")
         await wait_for(
             pilot,
-            lambda: screen.snapshot is not None and screen.snapshot.state == "paused",
+            lambda: screen.snapshot is not None and screen.snapshot.run_state == "paused",
             what="the pause to take effect",
         )
         frozen = trainer.step_count
@@ -139,7 +141,7 @@ async def test_space_freezes_the_step_counter_and_a_second_space_resumes_it(tmp_
 
 
 async def test_s_writes_a_checkpoint_that_loads_and_resumes(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     app = new_app(trainer, tmp_path)
     path = tmp_path / "run" / "latest.npz"
     async with app.run_test(size=SIZE) as pilot:
@@ -153,18 +155,18 @@ async def test_s_writes_a_checkpoint_that_loads_and_resumes(tmp_path):
         assert any("Checkpoint saved" in (n.title or "") for n in app._notifications)
         await pilot.press("space")
         await quit_app(pilot, app)
-    resumed = Trainer.from_checkpoint(path, TEXT)
+    resumed = resume_trainer(path, TEXT)
     assert resumed.step_count == trainer.step_count  # the quit saved again, at the final step
     before = resumed.step_count
-    resumed.step()
+    resumed.train_step()
     assert resumed.step_count == before + 1
 
 
 async def test_sample_dialog_returns_text_from_the_seed_and_leaves_training_unchanged(tmp_path):
-    trainer, twin = new_trainer(), new_trainer()
+    trainer, twin = new_trainer(tmp_path), new_trainer(tmp_path / "twin")
     for _ in range(30):
-        trainer.step()
-        twin.step()
+        trainer.train_step()
+        twin.train_step()
     app = new_app(trainer, tmp_path, start_paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
@@ -185,11 +187,11 @@ async def test_sample_dialog_returns_text_from_the_seed_and_leaves_training_unch
         await wait_for(pilot, lambda: app.screen is dashboard(app), what="the dialog to close")
         await quit_app(pilot, app)
     assert trainer.step_count == twin.step_count == 30
-    assert trainer.step() == twin.step()
+    assert trainer.train_step() == twin.train_step()
 
 
 async def test_sample_key_does_nothing_while_training_runs(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     app = new_app(trainer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: trainer.step_count > 5, what="training to start")
@@ -200,7 +202,7 @@ async def test_sample_key_does_nothing_while_training_runs(tmp_path):
 
 
 async def test_a_hyperparameter_edit_reaches_the_trainer(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     app = new_app(trainer, tmp_path, start_paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
@@ -222,7 +224,9 @@ async def test_a_hyperparameter_edit_reaches_the_trainer(tmp_path):
 
 
 async def test_a_scheduled_learning_rate_shows_the_rate_in_use_beside_its_base(tmp_path):
-    trainer = new_trainer(schedule="cosine", total_steps=40, learning_rate=0.1)
+    trainer = new_trainer(
+        tmp_path, schedule="cosine", total_steps=40, learning_rate=0.1, min_lr=0.01
+    )
     app = new_app(trainer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         panel = app.dashboard.query_one(HyperparameterPanel)
@@ -237,7 +241,7 @@ async def test_a_scheduled_learning_rate_shows_the_rate_in_use_beside_its_base(t
 
 
 async def test_a_constant_learning_rate_needs_no_second_number(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     app = new_app(trainer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: trainer.step_count > 5, what="a few steps")
@@ -248,7 +252,7 @@ async def test_a_constant_learning_rate_needs_no_second_number(tmp_path):
 
 @pytest.mark.parametrize("typed", ["-1", "fast"])
 async def test_an_invalid_edit_shows_an_error_and_changes_nothing(tmp_path, typed):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     app = new_app(trainer, tmp_path, start_paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
@@ -273,9 +277,9 @@ async def test_an_invalid_edit_shows_an_error_and_changes_nothing(tmp_path, type
 
 
 async def test_quit_while_paused_saves_and_exits_with_the_resume_command(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     for _ in range(12):
-        trainer.step()
+        trainer.train_step()
     app = new_app(trainer, tmp_path, start_paused=True)
     path = tmp_path / "run" / "latest.npz"
     async with app.run_test(size=SIZE) as pilot:
@@ -286,16 +290,16 @@ async def test_quit_while_paused_saves_and_exits_with_the_resume_command(tmp_pat
     assert path.exists()
     assert str(path) in message and "step 12" in message
     assert f"rnn-tui --resume {path}" in message
-    assert Trainer.from_checkpoint(path, TEXT).step_count == 12
+    assert resume_trainer(path, TEXT).step_count == 12
 
 
 async def test_resuming_restores_the_step_counter_and_curves_on_screen(tmp_path):
-    first = new_trainer()
+    first = new_trainer(tmp_path)
     for _ in range(120):
-        first.step()
+        first.train_step()
     first.periodic_sample()
     path = first.save(tmp_path / "earlier.npz")
-    trainer = Trainer.from_checkpoint(path, TEXT)
+    trainer = resume_trainer(path, TEXT)
     app = new_app(trainer, tmp_path, start_paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
@@ -312,8 +316,8 @@ async def test_resuming_restores_the_step_counter_and_curves_on_screen(tmp_path)
 
 
 async def test_a_diverged_run_shows_why_and_quits_without_saving(tmp_path):
-    trainer = new_trainer()
-    real_step = trainer.step
+    trainer = new_trainer(tmp_path)
+    real_step = trainer.train_step
 
     def failing_step() -> float:
         if trainer.step_count >= 5:
@@ -322,7 +326,7 @@ async def test_a_diverged_run_shows_why_and_quits_without_saving(tmp_path):
             )
         return real_step()
 
-    trainer.step = failing_step
+    trainer.train_step = failing_step
     app = new_app(trainer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         screen = dashboard(app)
@@ -340,10 +344,9 @@ async def test_a_diverged_run_shows_why_and_quits_without_saving(tmp_path):
 
 
 async def test_r_rolls_a_diverged_run_back_to_the_last_good_checkpoint(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     for _ in range(20):
-        trainer.step()
-    trainer.checkpoint_path = tmp_path / "run" / "latest.npz"
+        trainer.train_step()
     saved = trainer.try_save()
     assert saved.step == 20
     good = {name: value.copy() for name, value in trainer.params.items()}
@@ -360,7 +363,9 @@ async def test_r_rolls_a_diverged_run_back_to_the_last_good_checkpoint(tmp_path)
         await pilot.press("r")
         await wait_for(pilot, lambda: screen.run_state == "paused", what="the rollback")
         assert trainer.step_count == 20
-        assert trainer.config.learning_rate == pytest.approx(8.0)
+        # a tenth of the rate that diverged (8) is still above the checkpoint's own rate (0.1):
+        # the rollback never trains faster than the good checkpoint did
+        assert trainer.config.learning_rate == pytest.approx(CONFIG.learning_rate)
         for name, value in good.items():
             assert (trainer.params[name] == value).all(), name
         assert "PAUSED" in status_text(app, "state")
@@ -369,7 +374,7 @@ async def test_r_rolls_a_diverged_run_back_to_the_last_good_checkpoint(tmp_path)
 
 
 async def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     app = new_app(trainer, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: trainer.step_count > 5, what="training to start")
@@ -381,7 +386,7 @@ async def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
 
 
 async def test_metrics_log_gets_json_lines(tmp_path):
-    trainer = new_trainer()
+    trainer = new_trainer(tmp_path)
     log = tmp_path / "metrics.jsonl"
     app = new_app(trainer, tmp_path, metrics_log=log)
     async with app.run_test(size=SIZE) as pilot:
@@ -399,7 +404,7 @@ async def test_metrics_log_gets_json_lines(tmp_path):
 
 
 async def test_a_too_small_terminal_shows_a_message(tmp_path):
-    app = new_app(new_trainer(), tmp_path, start_paused=True)
+    app = new_app(new_trainer(tmp_path), tmp_path, start_paused=True)
     async with app.run_test(size=(70, 20)) as pilot:
         await wait_for(
             pilot, lambda: dashboard(app).snapshot is not None, what="the first snapshot"
@@ -411,7 +416,7 @@ async def test_a_too_small_terminal_shows_a_message(tmp_path):
 
 
 async def test_help_opens_and_closes(tmp_path):
-    app = new_app(new_trainer(), tmp_path, start_paused=True)
+    app = new_app(new_trainer(tmp_path), tmp_path, start_paused=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: app.screen is not dashboard(app), what="the help")

@@ -21,17 +21,12 @@ CONFIG = Config(
 
 def paused_app(tmp_path: Path, steps: int = 150):
     """A trainer stepped outside the app (no timing numbers), shown paused from the start."""
-    trainer = Trainer(CONFIG, TEXT, corpus_name="small")
+    trainer = Trainer(CONFIG, TEXT, corpus_name="small", checkpoint_path=tmp_path / "latest.npz")
     for _ in range(steps):
-        trainer.step()
+        trainer.train_step()
         if trainer.step_count % CONFIG.sample_every == 0:
             trainer.periodic_sample()
-    return make_app(
-        trainer,
-        checkpoint_path=tmp_path / "latest.npz",
-        start_paused=True,
-        corpus_lines=["small: 6,000 chars"],
-    )
+    return make_app(trainer, start_paused=True, corpus_lines=["small: 6,000 chars"])
 
 
 async def settle(pilot) -> None:

@@ -1,4 +1,9 @@
-"""The rnn-tui Textual app and `make_app`, the factory the CLI and the tests both use."""
+"""The rnn-tui Textual app; `make_app`, the factory the CLI and the tests both use; `run_app`.
+
+The app holds a RunControl. For a Trainer in this process, `make_app` runs it under the
+dashboard's policy: pause (not stop) on a divergence so `r` can roll back, autosave, and a
+last checkpoint when the run ends.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
-import time
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -14,12 +19,16 @@ from typing import ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from rnn_tui.engine import Trainer
+from rnn_tui.engine import RunPolicy, Trainer
+from rnn_tui.engine.control import LocalRun, RunControl
 
-from .dashboard import DashboardScreen
+from .dashboard import NUMBERS_INTERVAL, DashboardScreen
+from .output import TolerantStream
 
 QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
-HANG_UP_WAIT = 30.0  # seconds to wait for the training thread to stop after a hang-up
+HANG_UP_WAIT = 30.0  # seconds to wait for the training thread to save and stop after a hang-up
+EXIT_SAVE_FAILED = 1
+EXIT_DIVERGED = 3
 
 
 class RnnTuiApp(App[str]):
@@ -29,24 +38,38 @@ class RnnTuiApp(App[str]):
     TITLE = "rnn-tui"
     ENABLE_COMMAND_PALETTE = False
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-ctrl-q"),
+        Binding(
+            "ctrl+c",
+            "quit",
+            "Quit",
+            show=False,
+            priority=True,
+            tooltip="save a checkpoint and quit",
+            id="quit-ctrl-c",
+        ),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            show=False,
+            priority=True,
+            tooltip="save a checkpoint and quit",
+            id="quit-ctrl-q",
+        ),
     ]
 
     def __init__(
         self,
-        trainer: Trainer,
+        control: RunControl,
         *,
-        checkpoint_path: Path,
         corpus_lines: Sequence[str] = (),
         start_paused: bool = False,
         metrics_log: Path | None = None,
     ) -> None:
         super().__init__()
-        self.trainer = trainer
+        self.control = control
         self.dashboard = DashboardScreen(
-            trainer,
-            checkpoint_path=checkpoint_path,
+            control,
             corpus_lines=corpus_lines,
             start_paused=start_paused,
             metrics_log=metrics_log,
@@ -66,27 +89,22 @@ class RnnTuiApp(App[str]):
 
     def _on_signal(self, number: int) -> None:
         """SIGTERM: save and quit, as `q` does. SIGHUP: the same, without the terminal."""
-        self.trainer.stop()  # at once: the training thread stops even before the UI gets to it
+        self.control.stop()  # at once: the training thread stops even before the UI gets to it
         if number == signal.SIGHUP:
             self._hang_up()
         self.run_worker(self.action_quit(), group="quit")
 
     def _hang_up(self) -> None:
-        """The connection dropped: save without touching the screen, then leave at once.
+        """The connection dropped: let the run save and stop without touching the screen, then
+        leave at once.
 
         Textual's output thread dies on the first write to the vanished terminal and its queue
-        then blocks every later write, including those of an orderly shutdown, so this saves
-        synchronously (the training thread stops within a step) and ends the process.
+        then blocks every later write, including those of an orderly shutdown, so this waits for
+        the training thread (which writes the last checkpoint) and ends the process.
         """
         _detach_from_terminal()
-        deadline = time.monotonic() + HANG_UP_WAIT
-        while self.trainer.status not in ("stopped", "diverged") and time.monotonic() < deadline:
-            if self.dashboard.run_state == "crashed":
-                break
-            time.sleep(0.01)
-        if self.trainer.status == "stopped" or self.trainer.status == "diverged":
-            self.dashboard.save_or_explain()
-        os._exit(0)
+        self.dashboard.ended.wait(HANG_UP_WAIT)
+        os._exit(0 if self.dashboard.saved else EXIT_SAVE_FAILED)
 
     async def action_quit(self) -> None:
         """Stop training, save a checkpoint (unless the run failed), exit with how to resume."""
@@ -102,7 +120,15 @@ class RnnTuiApp(App[str]):
         for number in self._signals:
             loop.remove_signal_handler(number)
         self._signals.clear()
-        self.trainer.stop()
+        self.control.stop()
+
+    @property
+    def exit_status(self) -> int:
+        """0 when the run ended saved; 3 after a divergence; 1 when the last save failed."""
+        screen = self.dashboard
+        if screen.run_state in ("diverged", "crashed"):
+            return EXIT_DIVERGED
+        return 0 if screen.saved else EXIT_SAVE_FAILED
 
 
 def _detach_from_terminal() -> None:
@@ -118,19 +144,51 @@ def _detach_from_terminal() -> None:
     os.close(null)
 
 
+def dashboard_policy(autosave_seconds: float = 120.0) -> RunPolicy:
+    """How a Trainer runs under the dashboard."""
+    return RunPolicy(
+        autosave_seconds=autosave_seconds,
+        # Numbers are repainted at most every NUMBERS_INTERVAL, so more snapshots than that only
+        # wake the UI thread, which costs the training thread the GIL (state changes still
+        # publish at once).
+        snapshot_interval=NUMBERS_INTERVAL,
+        on_divergence="pause",
+        save_on_exit=True,
+    )
+
+
 def make_app(
-    trainer: Trainer,
+    run: Trainer | RunControl,
     *,
-    checkpoint_path: Path,
     corpus_lines: Sequence[str] = (),
     start_paused: bool = False,
     metrics_log: Path | None = None,
+    autosave_seconds: float = 120.0,
 ) -> RnnTuiApp:
-    """The dashboard for an already-built (fresh or resumed) trainer."""
+    """The dashboard for a run: a Trainer here (fresh or resumed), or another RunControl."""
+    control = LocalRun(run, dashboard_policy(autosave_seconds)) if isinstance(run, Trainer) else run
     return RnnTuiApp(
-        trainer,
-        checkpoint_path=Path(checkpoint_path),
+        control,
         corpus_lines=corpus_lines,
         start_paused=start_paused,
         metrics_log=Path(metrics_log) if metrics_log else None,
     )
+
+
+def run_app(run: Trainer | RunControl, **options) -> int:
+    """Run the dashboard on this terminal; print what the app says at the end; the exit status."""
+    # Textual draws on sys.__stderr__ from a writer thread that dies on the first failed write;
+    # after a dropped SSH link the app would then block forever on its full queue (possibly before
+    # saving). Writes to a terminal that has gone away are dropped instead, so quitting completes.
+    terminal = sys.__stderr__
+    sys.__stderr__ = TolerantStream(terminal)
+    try:
+        app = make_app(run, **options)
+        message = app.run()
+    finally:
+        sys.__stderr__ = terminal
+    if message:
+        out = TolerantStream(sys.stdout)
+        out.write(message + "\n")
+        out.flush()
+    return app.exit_status

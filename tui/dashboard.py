@@ -1,11 +1,14 @@
-"""The dashboard screen: owns the training worker, fans the trainer's snapshots out to panels."""
+"""The dashboard screen: owns the run's worker, fans its snapshots out to the panels.
+
+The screen speaks to the run only through engine.control.RunControl: events arrive (posted by
+the worker, never touching widgets), commands leave (`pause`, `update`, `request_sample`, ...).
+It cannot tell a Trainer in this process from a run in another one.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
-import shlex
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,22 +28,22 @@ from rnn_tui.engine import (
     CheckpointFailed,
     CheckpointSaved,
     ConfigError,
+    Event,
+    HyperparametersChanged,
+    RolledBack,
+    RunInfo,
+    SampleReady,
     Snapshot,
-    Trainer,
+    TrainingFailed,
 )
+from rnn_tui.engine.control import RunControl
+from rnn_tui.engine.metrics_log import MetricsLog
 
 from .dialogs import HelpDialog, SampleDialog
-from .messages import (
-    CheckpointReported,
-    HyperparametersApplied,
-    SampleArrived,
-    SnapshotPosted,
-    TrainingDiverged,
-    TrainingRolledBack,
-    message_for,
-)
+from .formatting import format_value
+from .headless import resume_command
+from .messages import EventPosted
 from .widgets import HiddenPanel, HyperparameterPanel, LossPanel, SamplePanel, StatusPanel
-from .widgets.hyperparams import format_value
 from .widgets.keybar import KeyBar
 
 NUMBERS_INTERVAL = 0.5  # seconds between repaints of the numbers (state changes: at once)
@@ -52,33 +55,26 @@ PANELS_DELAY = 0.05  # seconds after a state change is painted before the slow p
 METRICS_INTERVAL = 1.0  # seconds between lines of the metrics log
 
 
-def _finite(value: float | None) -> float | None:
-    """JSON has no NaN: unknown or non-finite numbers are logged as null."""
-    return value if value is not None and math.isfinite(value) else None
-
-
-def resume_hint(path: Path | str) -> str:
-    """The command that continues a run from `path`."""
-    return f"rnn-tui --resume {shlex.quote(str(path))}"
-
-
 class DashboardScreen(Screen[str]):
     """Status, loss, sample, hidden state and hyperparameters of one training run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "pause", "Pause", tooltip="Pause training after this step", id="pause"),
-        Binding("space", "resume", "Resume", tooltip="Continue training", id="resume"),
-        Binding("s", "save", "Save", tooltip="Save a checkpoint now", id="save"),
-        Binding("g", "sample", "Sample", tooltip="Generate text (while paused)", id="sample"),
+        Binding("space", "pause", "Pause", tooltip="pause training after this step", id="pause"),
+        Binding("space", "resume", "Resume", tooltip="continue training", id="resume"),
+        Binding("s", "save", "Save", tooltip="save a checkpoint now", id="save"),
+        Binding(
+            "g", "sample", "Sample", tooltip="generate a sample from the paused model", id="sample"
+        ),
         Binding(
             "r",
             "rollback",
             "Roll back",
-            tooltip="Restore the last good checkpoint with a 10x lower learning rate",
+            tooltip="after a divergence: restore the last good checkpoint with a 10x lower "
+            "learning rate",
             id="rollback",
         ),
-        Binding("question_mark", "help", "Help", key_display="?", id="help"),
-        Binding("q", "app.quit", "Quit", tooltip="Save a checkpoint and quit", id="quit"),
+        Binding("question_mark", "help", "Help", key_display="?", tooltip="this help", id="help"),
+        Binding("q", "app.quit", "Quit", tooltip="save a checkpoint and quit", id="quit"),
     ]
     AUTO_FOCUS = "HiddenHeatmap"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
@@ -95,54 +91,41 @@ class DashboardScreen(Screen[str]):
     paused: reactive[bool] = reactive(False, bindings=True)
     """Whether training is paused (the footer shows Resume instead of Pause)."""
     run_state: reactive[str] = reactive("running")
-    """The run's state as the trainer last reported it (or 'crashed')."""
+    """The run's state as it was last reported (or 'crashed')."""
 
     def __init__(
         self,
-        trainer: Trainer,
+        control: RunControl,
         *,
-        checkpoint_path: Path,
         corpus_lines: Sequence[str] = (),
         start_paused: bool = False,
         metrics_log: Path | None = None,
     ) -> None:
         super().__init__()
-        self.trainer = trainer
-        self.checkpoint_path = Path(checkpoint_path)
-        if trainer.checkpoint_path != self.checkpoint_path:
-            trainer.checkpoint_path = self.checkpoint_path  # saves go through the run's store
+        self.control = control
+        self.info: RunInfo = control.info()
         self.corpus_lines = tuple(corpus_lines)
         self.start_paused = start_paused
-        self.metrics_log = Path(metrics_log) if metrics_log else None
+        self.metrics = MetricsLog(metrics_log, self._metrics_failed) if metrics_log else None
         self.snapshot: Snapshot | None = None
         self.failure = ""
         self.finishing = False
         self.worker: Worker[str] | None = None
+        self.ended = threading.Event()  # set when the run's worker returns (its last save done)
+        self.final_save: CheckpointSaved | CheckpointFailed | None = None
         self._pending: Snapshot | None = None
-        self._last = {
-            "numbers": 0.0,
-            "plot": 0.0,
-            "heatmap": 0.0,
-            "sample": 0.0,
-            "history": 0.0,
-            "metrics": 0.0,
-        }
-        self._description = trainer.describe()
-        self._history = list(trainer.samples)  # read before the worker starts
-        self._hparams = {
-            k: getattr(trainer.config, k)
-            for k in ("learning_rate", "temperature", "sample_length", "sample_every", "clip")
-        }
+        self._last = dict.fromkeys(("numbers", "plot", "heatmap", "sample", "history"), 0.0)
+        self._last["metrics"] = 0.0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield StatusPanel(self._description, self.corpus_lines, id="status")
-                yield HyperparameterPanel(self._hparams, id="hyperparams")
+                yield StatusPanel(self.info, self.corpus_lines, id="status")
+                yield HyperparameterPanel({}, id="hyperparams")
                 yield HiddenPanel(id="hidden")
             with Vertical(id="right"):
-                yield LossPanel(self._description["vocab_size"], id="loss")
-                yield SamplePanel(self._history, id="sample")
+                yield LossPanel(self.info.vocab_size, id="loss")
+                yield SamplePanel(self.info.samples, id="sample")
         yield Static(
             "rnn-tui needs a terminal of at least 80×24.\n"
             "Enlarge the window, or press q to save and quit.",
@@ -151,13 +134,9 @@ class DashboardScreen(Screen[str]):
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
-        # Numbers are repainted at most every NUMBERS_INTERVAL, so more snapshots than that only
-        # wake the UI thread, which costs the training thread the GIL (state changes still
-        # publish at once).
-        self.trainer.snapshot_interval = max(self.trainer.snapshot_interval, NUMBERS_INTERVAL)
         if self.start_paused:
-            self.trainer.pause()
-        self.paused = self.trainer.paused
+            self.control.pause()
+        self.paused = self.start_paused
         self.set_interval(NUMBERS_INTERVAL, self._flush)
         self.worker = self.train()
 
@@ -165,15 +144,18 @@ class DashboardScreen(Screen[str]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="training")
     def train(self) -> str:
-        """Run the trainer until it is stopped; everything it reports arrives as messages."""
+        """Run until stopped; everything the run reports arrives as messages."""
         worker = get_current_worker()
-        return self.trainer.run(self._publish, lambda: worker.is_cancelled, on_divergence="pause")
+        try:
+            return self.control.run(self._publish, lambda: worker.is_cancelled)
+        finally:
+            self.ended.set()
 
-    def _publish(self, event: object) -> None:
-        """Called in the training thread: post, never touch widgets."""
-        message = message_for(event)
-        if message is not None:
-            self.post_message(message)
+    def _publish(self, event: Event) -> None:
+        """Called in the worker's thread: post, never touch widgets."""
+        if isinstance(event, (CheckpointSaved, CheckpointFailed)):
+            self.final_save = event  # the last one is the save at the end of the run
+        self.post_message(EventPosted(event))
 
     def watch_run_state(self, old: str, new: str) -> None:
         if "running" not in (old, new) or "paused" not in (old, new):
@@ -188,11 +170,56 @@ class DashboardScreen(Screen[str]):
         if self.snapshot is not None:
             self._apply_numbers(self.snapshot)
 
+    def on_event_posted(self, message: EventPosted) -> None:
+        match message.event:
+            case Snapshot() as snapshot:
+                self._snapshot_arrived(snapshot)
+            case CheckpointSaved() as saved:
+                self.query_one(StatusPanel).show_checkpoint(saved.path, saved.step)
+                self.notify(f"{saved.path} at step {saved.step:,}", title="Checkpoint saved")
+            case CheckpointFailed() as failed:
+                self.notify(
+                    f"{failed.path}: {failed.error}",
+                    title="Checkpoint failed",
+                    severity="error",
+                    timeout=15,
+                )
+            case SampleReady(requested=True) as sample:
+                for screen in self.app.screen_stack:
+                    if isinstance(screen, SampleDialog):
+                        screen.show_sample(sample)
+            case HyperparametersChanged() as changed:
+                changes = ", ".join(
+                    f"{name} = {format_value(value)}" for name, value in changed.changes.items()
+                )
+                self.notify(
+                    f"{changes} from step {changed.step:,}", title="Hyperparameters changed"
+                )
+            case TrainingFailed() as failed:
+                self.run_state = "diverged"
+                self.failure = failed.reason
+                self.notify(
+                    failed.reason,
+                    title=f"Training diverged at step {failed.step:,}",
+                    severity="error",
+                    timeout=30,
+                )
+            case RolledBack() as rolled:
+                self.failure = ""
+                self.paused = True
+                self.run_state = "paused"
+                if self.snapshot is not None:
+                    self._apply_numbers(self.snapshot)
+                self.notify(
+                    f"Back at step {rolled.step:,} with learning rate "
+                    f"{format_value(rolled.learning_rate)}. Press space to resume.",
+                    title="Rolled back",
+                )
+
     # -- snapshots -----------------------------------------------------------------------------
 
-    def on_snapshot_posted(self, message: SnapshotPosted) -> None:
-        snapshot = message.snapshot
-        changed_state = self.snapshot is None or snapshot.state != self.snapshot.state
+    def _snapshot_arrived(self, snapshot: Snapshot) -> None:
+        changed_state = self.snapshot is None or snapshot.run_state != self.snapshot.run_state
         self._pending = snapshot
         if changed_state:
             # the state first, on its own, so a pause shows at once; the slow panels a moment later
@@ -213,7 +240,7 @@ class DashboardScreen(Screen[str]):
         """State, counters and losses: small widgets, cheap to repaint."""
         self.snapshot = snapshot
         if self.run_state != "crashed":
-            self.run_state = snapshot.state
+            self.run_state = snapshot.run_state
         shown = self.run_state
         if shown == "running" and self.paused:
             shown = "pausing"  # asked for, not yet confirmed by the training thread
@@ -240,7 +267,7 @@ class DashboardScreen(Screen[str]):
         if self.finishing or not self.is_mounted:
             return
         now = time.monotonic()
-        still = force or snapshot.state != "running"
+        still = force or snapshot.run_state != "running"
         with self.app.batch_update():
             if still or now - self._last["plot"] >= PLOT_INTERVAL:
                 self._last["plot"] = now
@@ -264,87 +291,21 @@ class DashboardScreen(Screen[str]):
             if still or now - self._last["history"] >= HISTORY_INTERVAL:
                 self._last["history"] = now
                 self.query_one(SamplePanel).flush_history()
-        if self.metrics_log is not None and (
-            still or now - self._last["metrics"] >= METRICS_INTERVAL
-        ):
+        if self.metrics is not None and (still or now - self._last["metrics"] >= METRICS_INTERVAL):
             self._last["metrics"] = now
-            self._log_metrics(snapshot)
+            self.metrics.log(snapshot)
 
-    def _log_metrics(self, snapshot: Snapshot) -> None:
-        """Append one JSON line; a failing log is reported once and then left alone."""
-        record = {
-            "step": snapshot.step,
-            "loss": _finite(snapshot.loss),
-            "smooth_loss": _finite(snapshot.smooth_loss),
-            "val_loss": _finite(snapshot.val_loss),
-            "chars_per_sec": round(snapshot.chars_per_sec, 1),
-            "elapsed": round(snapshot.elapsed, 3),
-        }
-        try:
-            self.metrics_log.parent.mkdir(parents=True, exist_ok=True)
-            with self.metrics_log.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record) + "\n")
-        except OSError as exc:
-            self.notify(
-                f"cannot write the metrics log {self.metrics_log}: {exc.strerror or exc}",
-                severity="warning",
-            )
-            self.metrics_log = None
-
-    # -- discrete events -----------------------------------------------------------------------
-
-    def on_checkpoint_reported(self, message: CheckpointReported) -> None:
-        event = message.event
-        if isinstance(event, CheckpointSaved):
-            self.query_one(StatusPanel).show_checkpoint(event.path, event.step)
-            self.notify(f"{event.path} at step {event.step:,}", title="Checkpoint saved")
-        else:
-            self.notify(
-                f"{event.path}: {event.error}",
-                title="Checkpoint failed",
-                severity="error",
-                timeout=15,
-            )
-
-    def on_sample_arrived(self, message: SampleArrived) -> None:
-        for screen in self.app.screen_stack:
-            if isinstance(screen, SampleDialog):
-                screen.show_sample(message.event)
-
-    def on_hyperparameters_applied(self, message: HyperparametersApplied) -> None:
-        event = message.event
-        changes = ", ".join(
-            f"{name} = {format_value(value)}" for name, value in event.changes.items()
-        )
-        self.notify(f"{changes} from step {event.step:,}", title="Hyperparameters changed")
-
-    def on_training_diverged(self, message: TrainingDiverged) -> None:
-        self.run_state = "diverged"
-        self.failure = message.event.reason
+    def _metrics_failed(self, exc: OSError) -> None:
+        """A failing log is reported once and then left alone."""
+        path = self.metrics.path if self.metrics else "the metrics log"
         self.notify(
-            message.event.reason,
-            title=f"Training diverged at step {message.event.step:,}",
-            severity="error",
-            timeout=30,
-        )
-
-    def on_training_rolled_back(self, message: TrainingRolledBack) -> None:
-        event = message.event
-        self.failure = ""
-        self.paused = True
-        self.run_state = "paused"
-        if self.snapshot is not None:
-            self._apply_numbers(self.snapshot)
-        self.notify(
-            f"Back at step {event.step:,} with learning rate {format_value(event.learning_rate)}. "
-            "Press space to resume.",
-            title="Rolled back",
+            f"cannot write the metrics log {path}: {exc.strerror or exc}", severity="warning"
         )
 
     def on_hyperparameter_panel_submitted(self, message: HyperparameterPanel.Submitted) -> None:
         panel = self.query_one(HyperparameterPanel)
         try:
-            self.trainer.update(**{message.hparam: message.text})
+            self.control.update(**{message.hparam: message.text})
         except ConfigError as exc:
             panel.show_error(message.hparam, str(exc))
             return
@@ -355,7 +316,7 @@ class DashboardScreen(Screen[str]):
 
     @property
     def training(self) -> bool:
-        """Whether the trainer can still take commands."""
+        """Whether the run can still take commands."""
         return self.run_state not in ("diverged", "crashed", "stopped") and not self.finishing
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -374,89 +335,114 @@ class DashboardScreen(Screen[str]):
     @property
     def can_roll_back(self) -> bool:
         """Whether a good checkpoint exists to return to after a divergence."""
-        latest = self.trainer.checkpoint_path
-        return latest is not None and latest.exists() and not self.finishing
+        latest = self.info.checkpoint
+        return latest is not None and Path(latest).exists() and not self.finishing
 
     def action_pause(self) -> None:
         """Pause training after the current step."""
-        self.trainer.pause()
+        self.control.pause()
         self.paused = True
         if self.snapshot is not None:
             self._apply_numbers(self.snapshot)
 
     def action_resume(self) -> None:
         """Resume training."""
-        self.trainer.resume()
+        self.control.resume()
         self.paused = False
         if self.snapshot is not None:
             self._apply_numbers(self.snapshot)
 
     def action_rollback(self) -> None:
         """After a divergence: restore the last good checkpoint with a 10x lower learning rate."""
-        lower = self.trainer.config.learning_rate / 10
+        rate = float(self.snapshot.hparams["learning_rate"]) if self.snapshot else None
         try:
-            self.trainer.request_rollback(learning_rate=lower)
+            self.control.request_rollback(learning_rate=None if rate is None else rate / 10)
         except (CheckpointError, ConfigError) as exc:
             self.notify(str(exc), title="Cannot roll back", severity="error")
 
     def action_save(self) -> None:
         """Save a checkpoint between steps (the run keeps the last few and the best)."""
         try:
-            self.trainer.request_checkpoint()
+            self.control.request_checkpoint()
         except CheckpointError as exc:
             self.notify(str(exc), title="Cannot save", severity="error")
 
     def action_sample(self) -> None:
         """Open the sample dialog (training is paused)."""
-        temperature = float(self.snapshot.hparams["temperature"]) if self.snapshot else 1.0
+        snapshot = self.snapshot
         self.app.push_screen(
-            SampleDialog(self.trainer, seed=self._default_seed(), temperature=temperature)
+            SampleDialog(
+                self.control,
+                step=snapshot.step if snapshot else 0,
+                seed=self._default_seed(),
+                temperature=float(snapshot.hparams["temperature"]) if snapshot else 1.0,
+            )
         )
 
     def _default_seed(self) -> str:
         for seed in ("The ", "the ", "A ", "a "):
-            if all(ch in self.trainer.vocab.chars for ch in seed):
+            if all(ch in self.info.vocab for ch in seed):
                 return seed
-        return self.trainer.vocab.chars[-1]
+        return self.info.vocab[-1]
 
     def action_help(self) -> None:
         """Show keys, panels and the corpus x-ray."""
-        self.app.push_screen(HelpDialog(self.corpus_lines))
+        self.app.push_screen(HelpDialog(self.help_keys(), self.corpus_lines))
+
+    def help_keys(self) -> list[tuple[str, str]]:
+        """(key, what it does) for every binding of this screen and the app, from BINDINGS."""
+        keys: dict[str, list[str]] = {}
+        for binding in [*self.BINDINGS, *self.app.BINDINGS]:
+            assert isinstance(binding, Binding)
+            what = binding.tooltip or binding.description
+            shown = binding.key_display or self.app.get_key_display(binding)
+            keys.setdefault(what, [])
+            if shown not in keys[what]:
+                keys[what].append(shown)
+        return [(" / ".join(shown), what) for what, shown in keys.items()]
 
     # -- shutting down -------------------------------------------------------------------------
 
     async def finish(self) -> str:
-        """Stop training, wait for the worker, save unless the run failed; say how to resume."""
+        """Stop the run, wait for its worker (which saves a last checkpoint), say how to resume."""
         self.finishing = True
-        self.trainer.stop()
+        self.control.stop()
         if self.worker is not None:
             with contextlib.suppress(Exception):  # a failed worker is reported already
                 await self.worker.wait()
-        return self.save_or_explain()
+        return self.exit_message()
 
-    def save_or_explain(self) -> str:
-        """Save the stopped trainer (unless it failed); the message for the user either way."""
-        trainer = self.trainer
-        if trainer.status == "diverged" or self.run_state in ("diverged", "crashed"):
-            reason = self.failure or trainer.message or "training failed"
+    def exit_message(self) -> str:
+        """What the terminal shows once the app has gone: where the run is saved, or why not."""
+        snapshot = self.snapshot
+        step = snapshot.step if snapshot else 0
+        if self.run_state in ("diverged", "crashed") or (
+            snapshot is not None and snapshot.run_state == "diverged"
+        ):
+            reason = self.failure or (snapshot.message if snapshot else "") or "training failed"
             lines = [
-                f"Training stopped at step {trainer.step_count:,}: {reason}",
+                f"Training stopped at step {step:,}: {reason}",
                 "No checkpoint was saved of the failed run.",
             ]
-            if trainer.last_checkpoint:
+            last = snapshot.last_checkpoint if snapshot else None
+            if last:
                 lines.append(
-                    f"Last good checkpoint: {trainer.last_checkpoint}. "
-                    f"Resume with: {resume_hint(trainer.last_checkpoint)}"
+                    f"Last good checkpoint: {last}. Resume with: {resume_command(last, False)}"
                 )
             return "\n".join(lines)
-        result = trainer.try_save()
-        if isinstance(result, CheckpointFailed):
-            return f"Could not save a checkpoint at step {trainer.step_count:,}: {result.error}"
-        saved = result.path
-        return (
-            f"Saved checkpoint {saved} at step {trainer.step_count:,}. "
-            f"Resume with: {resume_hint(saved)}"
-        )
+        saved = self.final_save
+        if isinstance(saved, CheckpointSaved):
+            return (
+                f"Saved checkpoint {saved.path} at step {saved.step:,}. "
+                f"Resume with: {resume_command(saved.path, False)}"
+            )
+        why = saved.error if isinstance(saved, CheckpointFailed) else "nothing was saved"
+        return f"Could not save a checkpoint at step {step:,}: {why}"
+
+    @property
+    def saved(self) -> bool:
+        """Whether the run ended with its last checkpoint written."""
+        return isinstance(self.final_save, CheckpointSaved)
 
     def on_unmount(self) -> None:
-        self.trainer.stop()
+        self.control.stop()

@@ -13,29 +13,33 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static, Switch
 
-from rnn_tui.engine import ConfigError, SampleReady, Trainer, VocabError
+from rnn_tui.engine import ConfigError, SampleReady, VocabError
+from rnn_tui.engine.control import RunControl
 
 from .widgets.sample_panel import printable
 
 
 class SampleDialog(ModalScreen[None]):
-    """Seed, length, temperature and greedy; shows text generated from the current model."""
+    """Seed, length, temperature, top-k and greedy; shows text generated from the current model."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "dismiss", "Close", id="close-sample")
     ]
 
-    def __init__(self, trainer: Trainer, *, seed: str = "The ", temperature: float = 1.0) -> None:
+    def __init__(
+        self, control: RunControl, *, step: int = 0, seed: str = "The ", temperature: float = 1.0
+    ) -> None:
         super().__init__()
-        self.trainer = trainer
+        self.control = control
+        self.step = step
         self.initial_seed = seed
         self.initial_temperature = temperature
-        self.request_id: int | None = None
+        self.request_tag: str | None = None
         self.result: SampleReady | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sample-dialog") as dialog:
-            dialog.border_title = f"Sample from the model at step {self.trainer.step_count:,}"
+            dialog.border_title = f"Sample from the model at step {self.step:,}"
             with Grid(id="sample-form"):
                 yield Label("seed")
                 yield Input(
@@ -48,6 +52,14 @@ class SampleDialog(ModalScreen[None]):
                 yield Input("200", id="sample-length", compact=True, type="integer")
                 yield Label("temperature")
                 yield Input(f"{self.initial_temperature:g}", id="sample-temperature", compact=True)
+                yield Label("top-k")
+                yield Input(
+                    "0",
+                    id="sample-top-k",
+                    compact=True,
+                    type="integer",
+                    tooltip="draw only from the k likeliest characters (0: all of them)",
+                )
                 yield Label("greedy")
                 yield Switch(False, id="sample-greedy")
             yield Static("", id="sample-error", markup=False)
@@ -70,12 +82,15 @@ class SampleDialog(ModalScreen[None]):
         try:
             length = int(self.query_one("#sample-length", Input).value or "0")
             temperature = float(self.query_one("#sample-temperature", Input).value or "nan")
+            top_k = int(self.query_one("#sample-top-k", Input).value or "0")
         except ValueError:
-            self._error("length must be a whole number and temperature a number")
+            self._error("length and top-k must be whole numbers and temperature a number")
             return
         greedy = self.query_one("#sample-greedy", Switch).value
         try:
-            self.request_id = self.trainer.request_sample(seed, length, temperature, greedy=greedy)
+            self.request_tag = self.control.request_sample(
+                seed, length, temperature, greedy=greedy, top_k=top_k
+            )
         except (ConfigError, VocabError, ValueError) as exc:
             self._error(str(exc))
             return
@@ -90,7 +105,7 @@ class SampleDialog(ModalScreen[None]):
 
     def show_sample(self, event: SampleReady) -> None:
         """Display a requested sample if it is the one this dialog asked for."""
-        if event.request_id != self.request_id:
+        if event.tag != self.request_tag:
             return
         self.result = event
         continuation = event.text[len(event.seed) :]
@@ -104,13 +119,8 @@ class SampleDialog(ModalScreen[None]):
         self.dismiss()
 
 
-HELP_KEYS = (
-    ("space", "pause or resume training"),
-    ("s", "save a checkpoint now"),
-    ("g", "generate a sample from the paused model"),
-    ("r", "after a divergence: roll back to the last good checkpoint, learning rate / 10"),
-    ("q / ctrl+c", "save a checkpoint and quit"),
-    ("?", "this help"),
+# Keys that belong to widgets rather than to a screen's BINDINGS.
+WIDGET_KEYS = (
     ("tab", "move between the hyperparameters and the heatmap"),
     ("enter / esc", "apply / revert a hyperparameter"),
     ("↑ ↓", "select a hidden unit (heatmap focused)"),
@@ -126,13 +136,16 @@ class HelpDialog(ModalScreen[None]):
         Binding("q", "dismiss", "Close", show=False),
     ]
 
-    def __init__(self, corpus_lines: Sequence[str] = ()) -> None:
+    def __init__(
+        self, keys: Sequence[tuple[str, str]] = (), corpus_lines: Sequence[str] = ()
+    ) -> None:
         super().__init__()
+        self.keys = (*keys, *WIDGET_KEYS)
         self.corpus_lines = tuple(corpus_lines)
 
     def compose(self) -> ComposeResult:
         parts: list[str | tuple[str, str]] = [("Keys\n", "bold $accent")]
-        for key, what in HELP_KEYS:
+        for key, what in self.keys:
             parts += [(f"  {key:<12}", "bold"), f"{what}\n"]
         parts += [
             ("\nPanels\n", "bold $accent"),

@@ -1,4 +1,8 @@
-"""The hyperparameter panel: live settings edited in place, validated by the trainer."""
+"""The hyperparameter panel: the live settings edited in place, validated by the run.
+
+One input per setting declared live on engine.config.Config, labelled and explained by its
+declaration: a new live setting appears here without touching this file.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +14,16 @@ from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.widgets import Input, Label, Static
 
-HPARAM_LABELS = {
-    "learning_rate": "lr",
-    "temperature": "temp",
-    "sample_length": "length",
-    "sample_every": "every",
-    "clip": "clip",
-}
-HPARAM_HELP = {
-    "learning_rate": "learning rate of the optimiser (Enter to apply)",
-    "temperature": "sampling temperature: lower is safer, higher is wilder",
-    "sample_length": "characters in each periodic sample",
-    "sample_every": "steps between periodic samples (0: never)",
-    "clip": "gradient clipping value",
-}
+from rnn_tui.engine.config import LIVE_HPARAMS, SETTINGS
+
+from ..formatting import format_value
 
 
-def format_value(value: float) -> str:
-    """A hyperparameter as the user would type it."""
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def input_tooltip(name: str) -> str:
+    """What the setting does, what it accepts, and how to apply it."""
+    spec = SETTINGS[name]
+    allowed = spec.describe_range()
+    return f"{spec.help}" + (f"; {allowed}" if allowed else "") + " (Enter to apply, Esc to revert)"
 
 
 class HyperparameterPanel(Vertical):
@@ -49,13 +44,13 @@ class HyperparameterPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         with Grid(id="hp-grid"):
-            for name, label in HPARAM_LABELS.items():
-                yield Label(label, classes="hp-label")
+            for name in LIVE_HPARAMS:
+                yield Label(SETTINGS[name].label or name, classes="hp-label")
                 yield Input(
                     format_value(self.values.get(name, 0)),
                     id=f"hp-{name}",
                     compact=True,
-                    tooltip=HPARAM_HELP[name],
+                    tooltip=input_tooltip(name),
                     select_on_focus=True,
                 )
         yield Static("", id="hp-error", markup=False)
@@ -108,7 +103,7 @@ class HyperparameterPanel(Vertical):
             return
         self.values = dict(values)
         for name, value in self.values.items():
-            if name not in HPARAM_LABELS:
+            if name not in LIVE_HPARAMS:
                 continue
             field = self.input_for(name)
             if not field.has_focus and "-invalid-value" not in field.classes:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
 
-from rnn_tui.engine import Snapshot
+from rnn_tui.engine import RunInfo, Snapshot
+from rnn_tui.engine.metrics import nats_to_bits
 
-LN2 = math.log(2.0)
+from ..formatting import format_count, format_duration
 
 LINES = ("corpus", "model", "state", "epoch", "speed", "loss", "val", "checkpoint", "message")
 
@@ -27,21 +27,6 @@ STATE_LABELS = {
     "stopped": ("■ STOPPED", "$text-muted"),
     "crashed": ("✖ CRASHED", "$error"),
 }
-
-
-def format_count(value: float) -> str:
-    """A count with thousands separators, or k/M for large numbers (3 significant digits)."""
-    if value < 10_000:
-        return f"{value:,.0f}"
-    if value < 1_000_000:
-        return f"{value / 1000:.3g}k"
-    return f"{value / 1_000_000:.3g}M"
-
-
-def format_duration(seconds: float) -> str:
-    """h:mm:ss."""
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def progress_bar(fraction: float, width: int) -> str:
@@ -61,7 +46,7 @@ def loss_text(label: str, nats: float | None) -> Content:
         (f"{label:<5}", "$text-muted"),
         (f"{nats:6.3f}", "bold"),
         (" nats ", "$text-muted"),
-        (f"{nats / LN2:6.3f}", "bold"),
+        (f"{nats_to_bits(nats):6.3f}", "bold"),
         (" bits", "$text-muted"),
     )
 
@@ -90,13 +75,13 @@ class StatusPanel(Vertical):
 
     def __init__(
         self,
-        description: Mapping[str, Any],
+        info: RunInfo,
         corpus_lines: Sequence[str] = (),
         *,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self.description = dict(description)
+        self.info = info
         self.corpus_lines = tuple(corpus_lines)
         self.border_title = "Status"
         self.checkpoint_step: int | None = None
@@ -108,22 +93,22 @@ class StatusPanel(Vertical):
 
     def on_mount(self) -> None:
         self._lines = {name: self.query_one(f"#status-{name}", StatusLine) for name in LINES}
-        d = self.description
+        d = self.info
         self._lines["corpus"].show(
             Content.assemble(
                 ("corpus ", "$text-muted"),
-                (str(d.get("corpus") or "text"), "bold"),
-                f" {format_count(d['train_chars'] + d['val_chars'])} ch",
+                (str(d.corpus or "text"), "bold"),
+                f" {format_count(d.train_chars + d.val_chars)} ch",
                 (" · V=", "$text-muted"),
-                str(d["vocab_size"]),
+                str(d.vocab_size),
             )
         )
         self._lines["model"].show(
             Content.assemble(
                 ("model  ", "$text-muted"),
-                (f"{d['cell']} {d['num_layers']}×{d['hidden_size']}", "bold"),
+                (f"{d.cell} {d.num_layers}×{d.hidden_size}", "bold"),
                 (" · ", "$text-muted"),
-                f"{d['params']:,} params",
+                f"{d.params:,} params",
             )
         )
         if self.corpus_lines:
@@ -133,7 +118,7 @@ class StatusPanel(Vertical):
 
     def show(self, snapshot: Snapshot, *, state: str | None = None, message: str = "") -> None:
         """Update the changing lines from a snapshot (`state` overrides the snapshot's own)."""
-        state = state or snapshot.state
+        state = state or snapshot.run_state
         label, colour = STATE_LABELS.get(state, (state.upper(), "$text"))
         self._line("status-state").show(
             Content.assemble(

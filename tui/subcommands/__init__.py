@@ -1,0 +1,1 @@
+"""The subcommands of `rnn-tui`, one module each: a parser and a `main(argv) -> exit status`."""
