@@ -5,11 +5,14 @@ GRU) and damages it, either byte by byte (truncation, flips, inserted, deleted o
 or structurally (arrays with other dtypes or shapes, object arrays, hand-written `.npy` headers
 declaring huge shapes, missing, extra and renamed members, metadata with wrong types, absurd
 numbers, a newer format version, deep nesting, settings that call for gigabytes, compressed or
-duplicated zip members, unsupported compression, the encryption flag). Every case is fed to the
-three loaders: `Trainer.from_checkpoint`, `load_for_sampling` and `load_checkpoint`.
+duplicated zip members, unsupported compression, the encryption flag; counters no run can
+have: a step of -5 or 10**30, an epoch or a hyperparameter change beyond the step, a negative
+elapsed time). Every case is fed to the
+three loaders: `resume_trainer`, `load_model` and `load_checkpoint`.
 
-A case fails when anything other than `CheckpointError` escapes a loader, or when damaged bytes
-load without complaint but with different contents than the original (silent corruption).
+A case fails when anything other than `CheckpointError` escapes a loader, when damaged bytes
+load without complaint but with different contents than the original (silent corruption), or
+when a file with tampered counters loads at all.
 
 Cases are reproducible: case i uses `random.Random(seed * 1_000_003 + i)`.
 
@@ -37,9 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_tui.engine import CheckpointError, Config, Trainer, Vocab
+from rnn_tui.engine import CheckpointError, Config, Trainer, Vocab, load_model, resume_trainer
 from rnn_tui.engine.checkpoint import load_checkpoint
-from rnn_tui.engine.trainer import checkpoint_layout, load_for_sampling
+from rnn_tui.engine.persistence import checkpoint_layout
 
 WORDS = ("the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog;", "pack", "my", "box!")
 MEMORY_LIMIT = 3 * 1024**3  # address space for the benchmark run: an absurd allocation fails
@@ -506,6 +509,37 @@ def m_zip(rng: random.Random, base: Base):
     return buffer.getvalue(), False
 
 
+def m_counters(rng: random.Random, base: Base):
+    """Counters no run can have: every loader must refuse them (the third value says so)."""
+    meta = json.loads(json.dumps(base.meta))
+    step = meta["step"]
+    curve = rng.choice(["train_curve", "val_curve"])
+    tampered = [
+        ("step", rng.choice([-5, -1, 10**30, 2**80, 1.5, "3", True, None, [1]])),
+        ("elapsed", rng.choice([-1.0, -1e-9, 1e300, "nan", "inf", "-inf", True, "x"])),
+        ("streams.epoch", rng.choice([-1, step + 2, 10**30, 0.5, None])),
+        ("streams.offset", rng.choice([-1, -(2**70), 2**60, 1.25, "0"])),
+        ("streams.started", rng.choice([2, -1, 0.5, "yes"])),
+        ("sample_requests", rng.choice([-1, 10**30, 2.5, False])),
+        ("hparam_change_steps", rng.choice([[step + 1], [-1], [0.5], "1", [None]])),
+        ("samples", rng.choice([[[step + 1, "x"]], [[-3, "x"]], [[1.5, "x"]], [["1", "x"]], [1]])),
+        (f"{curve}.size", rng.choice([-1, 10**9, 2.0, True])),
+        (f"{curve}.stride", rng.choice([0, -2, 2**70, 1.0])),
+        (f"{curve}.acc_count", rng.choice([-1, "stride", 10**20])),
+        (f"{curve}.acc_step", rng.choice(["nan", "inf", -1.0])),
+        ("last_target", rng.choice([-1, 2**60, 1.5])),
+        ("last_inputs", rng.choice([[-1], [2**60], [0.5], 7])),
+    ]
+    key, value = rng.choice(tampered)
+    path = tuple(key.split("."))
+    if value in ("nan", "inf", "-inf"):
+        value = float(value)
+    elif value == "stride":
+        value = meta[path[0]]["stride"]  # a whole stride pending: it would have been flushed
+    set_path(meta, path, value)
+    return write_members(with_meta(base.members, dumps(meta))), False, True
+
+
 MUTATORS: dict[str, Callable] = {
     "truncate": m_truncate,
     "flip": m_flip,
@@ -521,6 +555,7 @@ MUTATORS: dict[str, Callable] = {
     "meta-settings": m_meta_settings,
     "meta-document": m_meta_document,
     "zip": m_zip,
+    "counters": m_counters,
 }
 
 
@@ -551,11 +586,18 @@ class Report:
         self.messages.update(other.messages)
 
 
-def check_case(path: Path, base: Base, byte_level: bool, label: str, report: Report) -> None:
+def check_case(
+    path: Path,
+    base: Base,
+    byte_level: bool,
+    label: str,
+    report: Report,
+    must_refuse: bool = False,
+) -> None:
     """Feed one file to the three loaders and record what happened."""
     loaders = {
-        "from_checkpoint": lambda: Trainer.from_checkpoint(path, base.text),
-        "load_for_sampling": lambda: load_for_sampling(path),
+        "from_checkpoint": lambda: resume_trainer(path, base.text),
+        "load_model": lambda: load_model(path),
         "load_checkpoint": lambda: load_checkpoint(path, expected_from_meta=layout_from_meta),
     }
     for loader_name, load in loaders.items():
@@ -577,6 +619,8 @@ def check_case(path: Path, base: Base, byte_level: bool, label: str, report: Rep
             )
             continue
         report.loaded[loader_name] += 1
+        if must_refuse:
+            report.failures.append(f"{label} {loader_name}: tampered counters loaded")
         if byte_level:
             params = _params_of(loader_name, result)
             for name, value in base.params.items():
@@ -590,8 +634,8 @@ def check_case(path: Path, base: Base, byte_level: bool, label: str, report: Rep
 def _params_of(loader_name: str, result) -> dict[str, np.ndarray]:
     if loader_name == "from_checkpoint":
         return result.params
-    if loader_name == "load_for_sampling":
-        return result[1]
+    if loader_name == "load_model":
+        return result.params
     return {k[len("param/") :]: v for k, v in result.arrays.items() if k.startswith("param/")}
 
 
@@ -617,6 +661,7 @@ def _message_kind(message: str) -> str:
         "cannot be read",
         "truncated?",
         "NaN or infinite",
+        "counters are invalid",
         "not an rnn-tui checkpoint",
         "format version",
         "no 'meta' array",
@@ -645,14 +690,14 @@ def run_cases(
         base = rng.choice(bases)
         label = f"case {i} (seed {seed}, {kind}, {base.name})"
         try:
-            data, byte_level = MUTATORS[kind](rng, base)
+            data, byte_level, *rest = MUTATORS[kind](rng, base)
         except Exception as exc:  # a mutator bug, not a loader bug: report it loudly anyway
             report.failures.append(f"{label}: the mutator itself failed: {exc!r}")
             continue
         path.write_bytes(data)
         report.cases += 1
         report.by_kind[kind] += 1
-        check_case(path, base, byte_level, label, report)
+        check_case(path, base, byte_level, label, report, must_refuse=bool(rest and rest[0]))
     return report
 
 

@@ -20,6 +20,16 @@ URL_ENV_PREFIX = "RNN_TUI_CATALOGUE_URL_"  # + NAME in capitals, e.g. RNN_TUI_CA
 BUILTIN_NAME = "python"
 
 
+class Expected(NamedTuple):
+    """What a download must be before it is cached: the exact file rnn-tui knows (by size and
+    sha256), or, since Project Gutenberg re-issues its files with new headers, at least a text
+    of about that size holding phrases every edition of the book has."""
+
+    sha256: str  # of the file as downloaded (before any stripping)
+    size: int  # its size in bytes
+    phrases: tuple[str, ...]  # in the text itself, so they survive stripping and re-issues
+
+
 class CorpusSpec(NamedTuple):
     """What the catalogue knows of a named corpus before looking at the disk."""
 
@@ -28,6 +38,7 @@ class CorpusSpec(NamedTuple):
     url: str | None  # None: built in, never downloaded
     filename: str | None  # file name in the local corpus folder and in the cache
     gutenberg: bool  # strip the Project Gutenberg header and footer
+    expected: Expected | None = None  # how a download (and the cached copy) is verified
 
 
 SPECS: tuple[CorpusSpec, ...] = (
@@ -37,6 +48,13 @@ SPECS: tuple[CorpusSpec, ...] = (
         "https://www.gutenberg.org/cache/epub/5200/pg5200.txt",
         "kafka.txt",
         True,
+        # the edition in ../shared/corpora that rnn-tui is tested with; gutenberg.org re-issues
+        # pg5200.txt from time to time, and a re-issue passes on its size and phrases
+        Expected(
+            sha256="fa1975513651e41959326c86db8aa57c39a46dc16e370813da768906d053a632",
+            size=137_626,
+            phrases=("Gregor Samsa", "Grete", "chief clerk"),
+        ),
     ),
     CorpusSpec(
         BUILTIN_NAME,
@@ -51,6 +69,11 @@ SPECS: tuple[CorpusSpec, ...] = (
         "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
         "tinyshakespeare.txt",
         False,
+        Expected(
+            sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
+            size=1_115_394,
+            phrases=("First Citizen:", "ROMEO:", "KING RICHARD"),
+        ),
     ),
 )
 

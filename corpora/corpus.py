@@ -29,6 +29,11 @@ class Corpus:
     # Computed from `text` when not given; excluded from eq/hash (they follow from `text`).
     char_counts: dict[str, int] = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     sha256: str = field(default="", compare=False)
+    # One line each for the user about what loading did to the text (e.g. the Project Gutenberg
+    # licence it removed); the CLI prints them with the x-ray.
+    notices: tuple[str, ...] = field(default=(), compare=False)
+    # Characters of boilerplate removed before and after the text (0, 0: none, or it was kept).
+    boilerplate: tuple[int, int] = field(default=(0, 0), compare=False)
 
     def __post_init__(self) -> None:
         if self.char_counts is None:

@@ -3,7 +3,9 @@ built-in corpus) turned into a checked Corpus, or a one-line CorpusError saying 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import errno
 import itertools
 import os
 from pathlib import Path
@@ -26,10 +28,10 @@ from .decode import (
     normalise_newlines,
     resolve_codec,
 )
-from .download import download
+from .download import download, html_reason
 from .errors import CorpusError
-from .files import list_directory, read_file
-from .gutenberg import strip_gutenberg
+from .files import MAX_CORPUS_BYTES, human_bytes, list_directory, read_file
+from .gutenberg import boilerplate_notice, split_gutenberg
 from .progress import ProgressBar
 
 
@@ -41,11 +43,14 @@ def load_corpus(
     corpus_dir: str | None = None,
     min_length: int = 2,
     progress: bool = False,
+    keep_boilerplate: bool = False,
 ) -> Corpus:
     """The corpus named by `spec`: a file, a directory, a catalogue name, or None for python.
 
     `min_length` is the shortest acceptable text in characters (callers pass seq_length + 1);
     `corpus_dir` overrides RNN_TUI_CORPUS_DIR; `progress` allows rich progress bars on stderr.
+    A Project Gutenberg licence header and footer are removed from any file (the corpus's
+    `notices` say so) unless `keep_boilerplate`.
     """
     if encoding is not None:
         check_encoding(encoding)  # a typo in --encoding fails before any file is read
@@ -58,7 +63,12 @@ def load_corpus(
             f"name: {', '.join(catalogue_names())}"
         )
     path = Path(given).expanduser()
-    options = {"encoding": encoding, "keep_newlines": keep_newlines, "progress": progress}
+    options = {
+        "encoding": encoding,
+        "keep_newlines": keep_newlines,
+        "progress": progress,
+        "keep_boilerplate": keep_boilerplate,
+    }
     if _exists(path, given):
         return _long_enough(_load_path(path, given, **options), repr(given), min_length)
     named = find_spec(given) if isinstance(spec, str) else None
@@ -70,24 +80,52 @@ def load_corpus(
 def _exists(path: Path, given: str) -> bool:
     try:
         path.stat()
-    except (FileNotFoundError, NotADirectoryError):
-        return False
     except PermissionError:
         raise CorpusError(
             f"cannot read {given!r}: permission denied on a folder in its path; check the "
             "folder permissions"
         ) from None
-    except (OSError, ValueError):  # e.g. a name too long to be a path, or a NUL in it
+    except OSError as err:  # missing, or a symbolic link that leads nowhere
+        _refuse_broken_link(path, given, err)
+        return False
+    except ValueError:  # e.g. a NUL in the name
         return False
     return True
 
 
+def _refuse_broken_link(path: Path, given: str, err: OSError) -> None:
+    """CorpusError if `path` is a symbolic link that dangles or loops (say so, not "not found")."""
+    try:
+        if not os.path.islink(path):
+            return
+    except (OSError, ValueError):
+        return
+    if err.errno == errno.ELOOP:
+        what = "is a symbolic link loop"
+    else:
+        what = f"is a symbolic link to {os.path.realpath(path)!r}, which does not exist"
+    raise CorpusError(
+        f"{given!r} {what}; fix the link, or pass the file itself",
+        reason=what.removeprefix("is "),
+    )
+
+
 def _load_path(
-    path: Path, given: str, *, encoding: str | None, keep_newlines: bool, progress: bool
+    path: Path,
+    given: str,
+    *,
+    encoding: str | None,
+    keep_newlines: bool,
+    progress: bool,
+    keep_boilerplate: bool,
 ) -> Corpus:
     if path.is_dir():
         return _load_directory(
-            path, encoding=encoding, keep_newlines=keep_newlines, progress=progress
+            path,
+            encoding=encoding,
+            keep_newlines=keep_newlines,
+            progress=progress,
+            keep_boilerplate=keep_boilerplate,
         )
     return _load_file(
         path,
@@ -96,6 +134,7 @@ def _load_path(
         encoding=encoding,
         keep_newlines=keep_newlines,
         progress=progress,
+        strip_boilerplate=not keep_boilerplate,
     )
 
 
@@ -107,7 +146,7 @@ def _load_file(
     encoding: str | None,
     keep_newlines: bool,
     progress: bool,
-    gutenberg: bool = False,
+    strip_boilerplate: bool = False,
 ) -> Corpus:
     """One file read, decoded and checked (all but the length check)."""
     try:
@@ -125,13 +164,27 @@ def _load_file(
         text = decode_bytes(data, label, encoding)
         del data  # at most two copies of a large text are alive at any time
         bar.advance(size_bytes // 2)
-        if gutenberg:
-            text = strip_gutenberg(text)
+        notices: tuple[str, ...] = ()
+        removed = (0, 0)
+        if strip_boilerplate:
+            stripped = split_gutenberg(text)
+            if stripped.changed:
+                text, removed = stripped.text, (stripped.removed_start, stripped.removed_end)
+                notices = (boilerplate_notice(stripped.header, stripped.footer, *removed),)
         if not keep_newlines:
             text = normalise_newlines(text)
         bar.advance(size_bytes - size_bytes // 2)
         source = str(path.resolve())
-        return _checked(text, label, name=name, source=source, size_bytes=size_bytes, bar=bar)
+        return _checked(
+            text,
+            label,
+            name=name,
+            source=source,
+            size_bytes=size_bytes,
+            bar=bar,
+            notices=notices,
+            boilerplate=removed,
+        )
 
 
 def _load_bar(name: str, size: int, enabled: bool) -> ProgressBar:
@@ -143,7 +196,7 @@ def _load_bar(name: str, size: int, enabled: bool) -> ProgressBar:
 
 
 def _load_directory(
-    root: Path, *, encoding: str | None, keep_newlines: bool, progress: bool
+    root: Path, *, encoding: str | None, keep_newlines: bool, progress: bool, keep_boilerplate: bool
 ) -> Corpus:
     """Every text file below `root`, sorted by relative path, joined by newlines."""
     root = root.resolve()
@@ -153,10 +206,20 @@ def _load_directory(
     size_bytes = 0
     binary = empty = 0
     total = sum(file.size for file in listing.files)
+    if total > MAX_CORPUS_BYTES:
+        raise CorpusError(
+            f"directory {label} holds {total:,} bytes of files, more than rnn-tui reads "
+            f"({human_bytes(MAX_CORPUS_BYTES)}); pass a smaller directory or a single file",
+            reason=f"more than {human_bytes(MAX_CORPUS_BYTES)} of files",
+        )
+    stripped_files, removed_start, removed_end = 0, 0, 0
+    header = footer = False
+    read = 0
     with _load_bar(f"{root.name}/", total, progress) as bar:
         for file in listing.files:
             file_label = repr(f"{root.name}/{file.relpath}")
-            data = read_file(file.path, file_label, bar)
+            data = read_file(file.path, file_label, bar, limit=MAX_CORPUS_BYTES - read)
+            read += len(data)
             if not data:
                 empty += 1
                 continue
@@ -166,6 +229,14 @@ def _load_directory(
                 bar.advance(3 * len(data))  # never decoded, counted or hashed
                 continue
             text = decode_bytes(data, file_label, encoding)
+            if not keep_boilerplate:
+                stripped = split_gutenberg(text)
+                if stripped.changed:
+                    text = stripped.text
+                    stripped_files += 1
+                    removed_start += stripped.removed_start
+                    removed_end += stripped.removed_end
+                    header, footer = header or stripped.header, footer or stripped.footer
             texts.append(text if keep_newlines else normalise_newlines(text))
             size_bytes += len(data)
             bar.advance(len(data))
@@ -183,8 +254,20 @@ def _load_directory(
             )
         text = "\n".join(texts)
         del texts
+        notices = ()
+        if stripped_files:
+            notices = (
+                boilerplate_notice(header, footer, removed_start, removed_end, stripped_files),
+            )
         return _checked(
-            text, label, name=f"{root.name}/", source=str(root), size_bytes=size_bytes, bar=bar
+            text,
+            label,
+            name=f"{root.name}/",
+            source=str(root),
+            size_bytes=size_bytes,
+            bar=bar,
+            notices=notices,
+            boilerplate=(removed_start, removed_end),
         )
 
 
@@ -196,6 +279,7 @@ def _load_named(
     encoding: str | None,
     keep_newlines: bool,
     progress: bool,
+    keep_boilerplate: bool,
 ) -> Corpus:
     """A catalogue corpus: built in, or from the local folder, the cache, or a download."""
     url, cached = download_url(spec), cache_file(spec)
@@ -210,11 +294,24 @@ def _load_named(
             encoding=encoding,
             keep_newlines=keep_newlines,
             progress=progress,
-            gutenberg=spec.gutenberg,
+            strip_boilerplate=spec.gutenberg and not keep_boilerplate,
         )
         return _long_enough(corpus, repr(str(local)), min_length)
+    notice = None
     if not cached.is_file():
-        download(url, cached, name=spec.name, progress=progress, gutenberg=spec.gutenberg)
+        if os.path.lexists(cached):
+            raise CorpusError(
+                f"the cache entry {cached} for {spec.name!r} is not a regular file; remove it "
+                "and run again to download a fresh copy"
+            )
+        notice = download(
+            url,
+            cached,
+            name=spec.name,
+            progress=progress,
+            gutenberg=spec.gutenberg,
+            expected=spec.expected,
+        ).notice
     try:
         # The cache holds what download() wrote: UTF-8, licence already stripped.
         corpus = _load_file(
@@ -230,7 +327,27 @@ def _load_named(
             f"the cached copy of {spec.name!r} is corrupt ({err.reason}); delete {cached} "
             f"and run again to download a fresh copy"
         ) from None
+    problem = _not_the_text(corpus.text, spec)
+    if problem:
+        # e.g. a captive portal's page that an older rnn-tui cached without checking
+        raise CorpusError(
+            f"the cached copy of {spec.name!r} is not {spec.name!r} ({problem}); delete "
+            f"{cached} and run again to download a fresh copy"
+        )
+    if notice:
+        corpus = dataclasses.replace(corpus, notices=(*corpus.notices, notice))
     return _long_enough(corpus, f"{spec.name!r}", min_length)
+
+
+def _not_the_text(text: str, spec: CorpusSpec) -> str | None:
+    """Why a cached text is not the catalogue's (the cache holds it stripped, so no sha256)."""
+    if spec.expected is None:
+        return None
+    page = html_reason(text[:4096].encode("utf-8", "replace"))
+    if page:
+        return f"it is {page}"
+    missing = [phrase for phrase in spec.expected.phrases if phrase not in text]
+    return f"it does not contain {missing[0]!r}" if missing else None
 
 
 def _checked(
@@ -241,6 +358,8 @@ def _checked(
     source: str,
     size_bytes: int,
     bar: ProgressBar | None = None,
+    notices: tuple[str, ...] = (),
+    boilerplate: tuple[int, int] = (0, 0),
 ) -> Corpus:
     """A Corpus for `text`, or CorpusError if there is nothing in it to learn from."""
     if not text:
@@ -278,6 +397,8 @@ def _checked(
         size_bytes=size_bytes,
         char_counts=counts,
         sha256=text_sha256(text, on_chunk),
+        notices=notices,
+        boilerplate=boilerplate,
     )
 
 
@@ -319,6 +440,7 @@ def _similar_files(path: Path, limit: int = 2000) -> list[Path]:
     try:
         with os.scandir(folder) as entries:
             names = [e.name for e in itertools.islice(entries, limit) if e.name[:1] != "."]
+        names = [name for name in names if name != path.name]  # never "did you mean itself?"
     except OSError:
         return []
     found = difflib.get_close_matches(path.name, names, n=1, cutoff=0.75)

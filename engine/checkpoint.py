@@ -9,17 +9,20 @@ headers before any data is allocated. Nothing is ever unpickled.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import re
+import stat
 import struct
 import tokenize
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -30,6 +33,21 @@ MAX_ARRAY_BYTES = 8 * 1024**3
 # Arrays may declare at most this many times the file's own size (rnn-tui writes them
 # uncompressed, so a real checkpoint is about 1x; a zip bomb is thousands of times).
 MAX_EXPANSION = 64
+# The largest checkpoint file the loader opens. A real one is about the size of its arrays
+# (parameters plus optimiser slots, uncompressed), so four of the largest allowed array make a
+# generous ceiling; anything beyond is refused before the zip directory is even parsed.
+MAX_CHECKPOINT_BYTES = 4 * MAX_ARRAY_BYTES
+# Sane ceilings for the counters a checkpoint stores (check_counters). A step takes at least
+# ~10 microseconds, so 10**13 steps is over three years of the fastest model; 10**10 seconds is
+# three centuries of training time.
+MAX_STEP = 10**13
+MAX_ELAPSED_SECONDS = 1e10
+MAX_LIST_ITEMS = 1_000_000  # entries in a stored history list (hparam changes, losses, samples)
+MAX_INDEX = 2**48  # stream offsets, character ids: far beyond any text rnn-tui can hold
+# Flags for a temporary file: created here and now (never an existing file), never through a
+# symbolic link planted at its name. O_NOFOLLOW is missing on some platforms: 0 there.
+TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+TEMPORARY_ATTEMPTS = 100
 # What parsing a damaged zip or .npy header can raise, besides the loader's own checks.
 DAMAGED = (
     ValueError,
@@ -54,6 +72,18 @@ class CheckpointError(Exception):
     """A checkpoint cannot be written or used; the one-line message says what to do."""
 
 
+class _NewerFormat(CheckpointError):
+    """A checkpoint written by a newer rnn-tui: ours, but not ours to read or to overwrite."""
+
+
+class _Unreadable(CheckpointError):
+    """The file cannot be opened or read at all (permissions, I/O): says nothing of its contents."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
 @dataclass
 class CheckpointData:
     """What a checkpoint holds: JSON-able metadata and named numeric arrays."""
@@ -66,17 +96,21 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> Path:
     """Write atomically: a temporary file in the same folder, fsync, then os.replace.
 
     Either the old file or the complete new one exists at `path` afterwards, never half of one.
-    Raises CheckpointError (with the OS reason) when the folder is missing, read-only or full.
+    Only a path that does not exist or holds an rnn-tui checkpoint is written: anything else is
+    refused before a byte is written (see check_checkpoint_target). Raises CheckpointError (with
+    the OS reason) when the folder is missing, read-only or full.
     """
     path = Path(path)
+    check_checkpoint_target(path)
     meta = dict(data.meta, format=FORMAT_NAME, version=FORMAT_VERSION)
     members = {"meta": np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)}
     members.update(data.arrays)
-    tmp = temporary_name(path)
+    tmp: Path | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # np.savez would append ".npz" to a bare name; writing through a handle keeps ours
-        with open(tmp, "wb") as handle:
+        tmp, handle = _create_temporary(path)
+        with handle:
             np.savez(handle, **members)
             handle.flush()
             os.fsync(handle.fileno())
@@ -84,31 +118,146 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> Path:
         _fsync_dir(path.parent)
         remove_stale_temporaries(path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        _discard(tmp)
         reason = exc.strerror or str(exc)
         raise CheckpointError(
             f"could not write checkpoint {path}: {reason}; the previous checkpoint (if any) is unchanged"
         ) from exc
     except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     return path
 
 
-def temporary_name(path: Path) -> Path:
-    """Where `save_checkpoint` writes before the rename: hidden, beside `path`, named by our pid."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def check_checkpoint_target(path: str | os.PathLike) -> None:
+    """Refuse (CheckpointError, one line) to write a checkpoint where rnn-tui must not.
+
+    rnn-tui writes only to a path that does not exist or holds an rnn-tui checkpoint (one that
+    `read_meta` accepts). A regular file of any other kind (the corpus itself, say), a folder,
+    a device, a named pipe, a socket, a symbolic link to any of those, a dangling symbolic link
+    or a loop is refused with what it is and what to do. The CLI calls this before training so
+    a bad --checkpoint fails at once; `save_checkpoint` calls it before every write.
+    """
+    path = Path(path)
+    try:
+        link = os.lstat(path)
+    except OSError:
+        return  # nothing there (or a folder above it is missing or closed: the write says so)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if stat.S_ISLNK(link.st_mode):
+            raise CheckpointError(
+                f"refusing to write checkpoint {path}: it {broken_link(path, exc)}; remove the "
+                "link or choose another --checkpoint path"
+            ) from None
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise CheckpointError(
+            f"could not write checkpoint {path}: it is a folder; give a file path (--checkpoint) "
+            "or another --run-dir; the previous checkpoint (if any) is unchanged"
+        )
+    via = _via_link(path, link)
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(
+            f"refusing to write checkpoint {path}: it is {describe_file_type(info.st_mode)}{via}, "
+            "not a checkpoint file; choose a new file name (--checkpoint) or another --run-dir"
+        )
+    try:
+        read_meta(path, validate_counters=False)  # ours even if its counters were damaged
+    except _NewerFormat:
+        raise CheckpointError(
+            f"refusing to overwrite {path}: it holds a checkpoint of a newer rnn-tui; upgrade "
+            "rnn-tui, or choose a new file name (--checkpoint) or another --run-dir"
+        ) from None
+    except _Unreadable as exc:
+        raise CheckpointError(
+            f"could not write checkpoint {path}: the file there cannot be read to check that it "
+            f"is a checkpoint ({exc.reason}); the previous checkpoint (if any) is unchanged"
+        ) from None
+    except CheckpointError:
+        raise CheckpointError(
+            f"refusing to overwrite {path}{via}: it is not an rnn-tui checkpoint, and rnn-tui "
+            "replaces only its own; choose a new file name (--checkpoint) or another --run-dir"
+        ) from None
+
+
+def describe_file_type(mode: int) -> str:
+    """What kind of file a stat mode is, for messages: 'a character device', 'a named pipe (FIFO)'."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+    )
+    return next((name for test, name in kinds if test(mode)), "a special file")
+
+
+def broken_link(path: Path, exc: OSError) -> str:
+    """'is a symbolic link loop' or 'is a symbolic link to X, which does not exist'."""
+    if exc.errno == errno.ELOOP:
+        return "is a symbolic link loop"
+    return f"is a symbolic link to {os.path.realpath(path)}, which does not exist"
+
+
+def _via_link(path: Path, link: os.stat_result | None = None) -> str:
+    """' (a symbolic link to /dev/zero)' when `path` is a link, for messages; else ''."""
+    try:
+        link = os.lstat(path) if link is None else link
+    except OSError:
+        return ""
+    return f" (a symbolic link to {os.path.realpath(path)})" if stat.S_ISLNK(link.st_mode) else ""
+
+
+def temporary_name(path: Path, attempt: int = 0) -> Path:
+    """Where `save_checkpoint` writes before the rename: hidden, beside `path`, named by our pid.
+
+    Later attempts (when the name is taken, e.g. by a leftover or a planted link) add a number.
+    """
+    suffix = f".{attempt}" if attempt else ""
+    return path.with_name(f".{path.name}.{os.getpid()}{suffix}.tmp")
+
+
+def _create_temporary(path: Path) -> tuple[Path, Any]:
+    """A new temporary file beside `path`, opened for writing: created now, never an existing
+    file and never through a symbolic link (O_EXCL | O_NOFOLLOW); a taken name is left alone."""
+    for attempt in range(TEMPORARY_ATTEMPTS):
+        tmp = temporary_name(path, attempt)
+        try:
+            return tmp, open(tmp, "wb", opener=_exclusive_opener)
+        except FileExistsError:
+            continue
+    raise OSError(errno.EEXIST, f"every temporary name beside it is taken ({tmp.name} and others)")
+
+
+def _exclusive_opener(name: str, flags: int) -> int:
+    """os.open for `open(..., opener=)`: our flags, whatever the mode implied (no O_TRUNC)."""
+    return os.open(name, TEMPORARY_FLAGS | getattr(os, "O_CLOEXEC", 0), 0o644)
+
+
+def _nonblocking_opener(name: str, flags: int) -> int:
+    """Open for reading without ever blocking (a named pipe with no writer would hang open())."""
+    return os.open(name, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _discard(tmp: Path | None) -> None:
+    """Remove our own temporary file after a failed write (never anything else)."""
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Delete temporary files of `path` left by processes that died mid-write (e.g. kill -9).
 
-    A temporary file names its writer's pid; files of live processes (a concurrent save) are kept.
+    A temporary file names its writer's pid; files of live processes (a concurrent save) are kept,
+    and so is anything at such a name that is not a regular file of this user (a planted link).
     """
     path = Path(path)
-    pattern = re.compile(r"\." + re.escape(path.name) + r"\.(\d+)\.tmp$")
+    pattern = re.compile(r"\." + re.escape(path.name) + r"\.(\d+)(?:\.\d+)?\.tmp$")
     removed = []
     try:
         names = os.listdir(path.parent)
@@ -119,11 +268,18 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
         if match is None or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
             continue
         try:
+            info = os.lstat(path.parent / name)
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != _euid():
+                continue
             os.unlink(path.parent / name)
         except OSError:
             continue
         removed.append(path.parent / name)
     return removed
+
+
+def _euid() -> int:
+    return os.geteuid() if hasattr(os, "geteuid") else 0
 
 
 def _alive(pid: int) -> bool:
@@ -153,11 +309,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def read_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata of a checkpoint, after checking it is a readable checkpoint of a known version."""
+def read_meta(path: str | os.PathLike, *, validate_counters: bool = True) -> dict[str, Any]:
+    """The metadata of a checkpoint, after checking it is a readable checkpoint of a known version
+    whose counters some real run could have had (check_counters).
+
+    `validate_counters=False` only asks whether the file is an rnn-tui checkpoint at all: that
+    is what decides whether rnn-tui may replace it (its own file, even if damaged since).
+    """
     path = Path(path)
     with _open_zip(path) as zf:
-        return _read_meta(zf, path)
+        return _read_meta(zf, path, validate_counters)
 
 
 def load_checkpoint(
@@ -211,9 +372,9 @@ def _check_arrays(
         )
         raise _corrupt(path, f"its arrays do not match its settings ({detail})")
     try:
-        file_size = path.stat().st_size
-    except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+        file_size = _file_size(zf)
+    except (OSError, AttributeError, ValueError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
     sizes = [math.prod(shape) * np.dtype(dtype).itemsize for shape, dtype in expected.values()]
     total = sum(sizes)
     if max(sizes, default=0) > MAX_ARRAY_BYTES or total > MAX_EXPANSION * file_size + (1 << 20):
@@ -242,22 +403,79 @@ def _check_header(
         raise _corrupt(path, f"array {name!r} has shape {tuple(got_shape)}, expected {shape}")
 
 
-def _open_zip(path: Path) -> zipfile.ZipFile:
-    if not path.exists():
+@contextlib.contextmanager
+def _open_zip(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The checkpoint as a zip archive, read from a regular file opened once (see _open_regular)."""
+    handle = _open_regular(path)
+    try:
+        try:
+            zf = zipfile.ZipFile(handle)
+        except DAMAGED:  # includes OSError: a bogus directory offset makes seek fail
+            raise _not_npz(path) from None
+        with zf:
+            yield zf
+    finally:
+        handle.close()
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """`path` opened for reading if it is a regular file of sane size; CheckpointError otherwise.
+
+    A device (/dev/zero, /dev/urandom) would be read until memory runs out and a named pipe
+    without a writer would block forever: neither is ever read. The type is checked on the
+    opened file itself (fstat), so a file swapped for a pipe after the first look is caught too.
+    """
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        if os.path.islink(path):
+            raise CheckpointError(
+                f"checkpoint {path} {broken_link(path, exc)}; check the path or fix the link"
+            ) from None
         raise CheckpointError(
             f"checkpoint {path} does not exist; check the path (runs save under runs/<name>/)"
-        )
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder; pass a checkpoint file (.npz) inside it")
-    try:
-        with open(path, "rb"):
-            pass
+        ) from None
     except OSError as exc:
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+        if exc.errno == errno.ELOOP:
+            raise CheckpointError(
+                f"checkpoint {path} is a symbolic link loop; check the path or fix the link"
+            ) from None
+        reason = exc.strerror or str(exc)
+        raise _Unreadable(f"cannot read checkpoint {path}: {reason}", reason) from None
+    if stat.S_ISDIR(info.st_mode):
+        raise CheckpointError(f"{path} is a folder; pass a checkpoint file (.npz) inside it")
+    via = _via_link(path)
+    _check_regular(path, info, via)
     try:
-        return zipfile.ZipFile(path)
-    except DAMAGED:  # includes OSError: a bogus directory offset makes seek fail
-        raise _not_npz(path) from None
+        handle = open(path, "rb", opener=_nonblocking_opener)  # noqa: SIM115 (returned)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise _Unreadable(f"cannot read checkpoint {path}: {reason}", reason) from None
+    try:
+        _check_regular(path, os.fstat(handle.fileno()), via)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
+
+
+def _check_regular(path: Path, info: os.stat_result, via: str = "") -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise CheckpointError(
+            f"checkpoint {path} is {describe_file_type(info.st_mode)}{via}, not a checkpoint "
+            "file; pass a checkpoint file (.npz)"
+        )
+    if info.st_size > MAX_CHECKPOINT_BYTES:
+        raise _corrupt(
+            path,
+            f"it is {info.st_size:,} bytes, more than the {MAX_CHECKPOINT_BYTES:,} bytes "
+            "(32 GiB) a checkpoint may have",
+        )
+
+
+def _file_size(zf: zipfile.ZipFile) -> int:
+    """Size of the file a zip archive was opened from."""
+    return os.fstat(zf.fp.fileno()).st_size
 
 
 def _not_npz(path: Path) -> CheckpointError:
@@ -315,7 +533,7 @@ def _read_array(
     return array
 
 
-def _read_meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+def _read_meta(zf: zipfile.ZipFile, path: Path, validate_counters: bool = True) -> dict[str, Any]:
     handle, _, shape, _, dtype = _read_header(zf, path, "meta")
     with handle:
         if dtype != np.uint8 or len(shape) != 1 or shape[0] > MAX_META_BYTES:
@@ -336,10 +554,103 @@ def _read_meta(zf: zipfile.ZipFile, path: Path) -> dict[str, Any]:
     if not isinstance(version, int):
         raise _corrupt(path, "it has no format version")
     if version > FORMAT_VERSION:
-        raise CheckpointError(
+        raise _NewerFormat(
             f"checkpoint {path} was written by a newer rnn-tui (format {version}, this one reads up to "
             f"{FORMAT_VERSION}); upgrade rnn-tui (pip install -U rnn-tui) to use it"
         )
     if version < 1:
         raise _corrupt(path, f"format version {version} is unknown")
+    # Every reader (resume, sample, rollback, the store's -step names) gets counters that some
+    # real run could have had, or nothing at all.
+    if validate_counters:
+        check_counters(meta, path)
     return meta
+
+
+def check_counters(meta: dict[str, Any], path: str | os.PathLike) -> None:
+    """Refuse (CheckpointError) counters that no run can have: a step of -5 or 10**30, a float
+    step, an epoch or a recorded change beyond the step, a negative or infinite elapsed time.
+    Whatever a Trainer writes passes (tests/test_reliability_round2.py runs one).
+
+    Only the counters present are checked (a missing one is the restore's "incomplete"): step,
+    elapsed, the streams' offset, epoch and started flag, sample_requests, the steps of the
+    hyperparameter changes and of the kept samples (within [0, step]), the curves' sizes,
+    strides and accumulators, and the last window's character ids.
+    """
+    path = Path(path)
+    step = _whole(path, meta, "step", 0, MAX_STEP)
+    top = MAX_STEP if step is None else step
+    if "elapsed" in meta:
+        _amount(path, "elapsed", meta["elapsed"], MAX_ELAPSED_SECONDS)
+    streams = meta.get("streams")
+    if "streams" in meta:
+        if not isinstance(streams, dict):
+            raise _bad_counter(path, "streams", streams, "a mapping of offset, epoch and started")
+        _whole(path, streams, "offset", 0, MAX_INDEX, "streams.offset")
+        # at most one wrap per window read, and a step that failed (diverged) after reading its
+        # window leaves one more read than steps
+        _whole(path, streams, "epoch", 0, top + 1, "streams.epoch")
+        started = streams.get("started", 0)
+        if started not in (0, 1) or isinstance(started, float):
+            raise _bad_counter(path, "streams.started", started, "0 or 1")
+    _whole(path, meta, "sample_requests", 0, MAX_STEP)
+    for i, value in enumerate(_items(path, meta, "hparam_change_steps")):
+        _whole(path, {"s": value}, "s", 0, top, f"hparam_change_steps[{i}]")
+    for i, sample in enumerate(_items(path, meta, "samples")):
+        if not (isinstance(sample, list) and len(sample) == 2 and isinstance(sample[1], str)):
+            raise _bad_counter(path, f"samples[{i}]", sample, "a [step, text] pair")
+        _whole(path, {"s": sample[0]}, "s", 0, top, f"samples[{i}] step")
+    for key in ("train_curve", "val_curve"):
+        if key not in meta:
+            continue
+        curve = meta[key]
+        if not isinstance(curve, dict):
+            raise _bad_counter(path, key, curve, "a mapping")
+        _whole(path, curve, "size", 0, MAX_LIST_ITEMS, f"{key}.size")
+        stride = _whole(path, curve, "stride", 1, 2**62, f"{key}.stride")
+        # points are flushed as soon as `stride` have accumulated: fewer are ever pending
+        _whole(path, curve, "acc_count", 0, (stride or 2**62) - 1, f"{key}.acc_count")
+        if "acc_step" in curve:  # a sum of step numbers (the values are losses: not counters)
+            _amount(path, f"{key}.acc_step", curve["acc_step"], float(top) * 2**62)
+    _whole(path, meta, "last_target", 0, MAX_INDEX)
+    for i, value in enumerate(_items(path, meta, "last_inputs")):
+        _whole(path, {"x": value}, "x", 0, MAX_INDEX, f"last_inputs[{i}]")
+    _items(path, meta, "recent_losses")
+
+
+def _whole(
+    path: Path, where: dict, key: str, low: int, high: int, label: str | None = None
+) -> int | None:
+    """where[key] if it is a whole number (not a bool, not 5.0) in [low, high]; None if absent."""
+    if key not in where:
+        return None
+    value = where[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _bad_counter(path, label or key, value, f"a whole number from {low:,} to {high:,}")
+    return value
+
+
+def _amount(path: Path, label: str, value: Any, high: float, low: float = 0.0) -> None:
+    """A finite number in [low, high] (ints are fine, bools and NaN are not)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    # ints are compared as they are: math.isfinite(10**400) would raise OverflowError
+    if not ok or not ((isinstance(value, int) or math.isfinite(value)) and low <= value <= high):
+        raise _bad_counter(path, label, value, f"a finite number from {low:g} to {high:g}")
+
+
+def _items(path: Path, meta: dict, key: str) -> list:
+    """meta[key] if it is a list of sane length ([] if absent)."""
+    value = meta.get(key, [])
+    if not isinstance(value, list) or len(value) > MAX_LIST_ITEMS:
+        raise _bad_counter(path, key, value, f"a list of at most {MAX_LIST_ITEMS:,} entries")
+    return value
+
+
+def _bad_counter(path: Path, label: str, value: Any, expected: str) -> CheckpointError:
+    try:
+        shown = repr(value)
+    except ValueError:  # an integer too long to print
+        shown = "a huge number"
+    if len(shown) > 40:
+        shown = shown[:37] + "..."
+    return _corrupt(path, f"its counters are invalid ({label} is {shown}; expected {expected})")

@@ -92,10 +92,12 @@ def test_missing_local_folder_is_an_error(tmp_path: Path) -> None:
 
 def test_local_file_missing_from_folder_falls_back_to_cache(tmp_path: Path, cache: Path) -> None:
     cache.mkdir(parents=True)
-    (cache / "kafka.txt").write_text("cached copy of the book\n", encoding="utf-8")
+    # a cached copy must hold the book's words (a cached captive-portal page does not)
+    book = "cached copy: Gregor Samsa, Grete and the chief clerk\n"
+    (cache / "kafka.txt").write_text(book, encoding="utf-8")
     (tmp_path / "empty-folder").mkdir()
     corpus = load_corpus("kafka", corpus_dir=str(tmp_path / "empty-folder"))
-    assert corpus.text == "cached copy of the book\n"
+    assert corpus.text == book
     assert corpus.source == str((cache / "kafka.txt").resolve())
 
 

@@ -1,8 +1,13 @@
 """Downloads against a real HTTP server on 127.0.0.1: Gutenberg stripping, the cache, a slow
-server (timeout), a dropped connection and a 404, with never a partial file left behind."""
+server (timeout), a dropped connection and a 404, with never a partial file left behind.
+
+A catalogue download must be the catalogue's text (tests/test_corpora_verified_download.py):
+the tests here that serve made-up books register them as the catalogue's (`known_books`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 import time
@@ -14,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from rnn_tui.corpora import CorpusError, load_corpus
+from rnn_tui.corpora import catalogue as corpora_catalogue
 from rnn_tui.corpora import download as corpora_download
 from rnn_tui.corpora import progress as corpora_progress
 from rnn_tui.corpora.download import download
@@ -41,6 +47,24 @@ STRIPPED_BOOK = (
     "A Test Book\n\nOne morning the test woke up and found itself green.\n"
     "It checked the cache: nothing partial there.\n"
 )
+SHAKESPEARE_TEXT = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
+
+
+@pytest.fixture
+def known_books(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the catalogue expect the made-up books served here, byte for byte."""
+    bodies = {"kafka": GUTENBERG_BOOK.encode("utf-8"), "shakespeare": SHAKESPEARE_TEXT.encode()}
+    specs = tuple(
+        spec._replace(
+            expected=corpora_catalogue.Expected(
+                hashlib.sha256(bodies[spec.name]).hexdigest(), len(bodies[spec.name]), ()
+            )
+        )
+        if spec.name in bodies
+        else spec
+        for spec in corpora_catalogue.SPECS
+    )
+    monkeypatch.setattr(corpora_catalogue, "SPECS", specs)
 
 
 @dataclass
@@ -142,7 +166,7 @@ def download_error(**options: object) -> str:
 
 
 def test_named_corpus_downloads_strips_licence_and_caches(
-    server: CorpusServer, cache: Path, monkeypatch: pytest.MonkeyPatch
+    server: CorpusServer, cache: Path, monkeypatch: pytest.MonkeyPatch, known_books: None
 ) -> None:
     server.routes["/pg5200.txt"] = Route(GUTENBERG_BOOK.encode("utf-8"))
     monkeypatch.setenv("RNN_TUI_CATALOGUE_URL_KAFKA", server.url("/pg5200.txt"))
@@ -157,7 +181,7 @@ def test_named_corpus_downloads_strips_licence_and_caches(
 
 
 def test_cached_download_keeps_original_newlines_for_keep_newlines(
-    server: CorpusServer, monkeypatch: pytest.MonkeyPatch
+    server: CorpusServer, monkeypatch: pytest.MonkeyPatch, known_books: None
 ) -> None:
     server.routes["/book.txt"] = Route(GUTENBERG_BOOK.encode("utf-8"))
     monkeypatch.setenv("RNN_TUI_CATALOGUE_URL_KAFKA", server.url("/book.txt"))
@@ -165,9 +189,9 @@ def test_cached_download_keeps_original_newlines_for_keep_newlines(
 
 
 def test_shakespeare_is_not_gutenberg_stripped(
-    server: CorpusServer, cache: Path, monkeypatch: pytest.MonkeyPatch
+    server: CorpusServer, cache: Path, monkeypatch: pytest.MonkeyPatch, known_books: None
 ) -> None:
-    text = "First Citizen:\nBefore we proceed any further, hear me speak.\n"
+    text = SHAKESPEARE_TEXT
     server.routes["/input.txt"] = Route(text.encode())
     monkeypatch.setenv("RNN_TUI_CATALOGUE_URL_SHAKESPEARE", server.url("/input.txt"))
     assert load_corpus("shakespeare").text == text
