@@ -66,6 +66,17 @@ class Cell:
         """One step for sampling: xproj (B, G*H), state (S, B, H) -> new state (S, B, H)."""
         raise NotImplementedError
 
+    def trace(
+        self, xproj: np.ndarray, Wh: np.ndarray, state0: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """For probing: xproj (G, T, B, H) as `forward` takes it (scaled; left unchanged) ->
+        named per-step signals, each (T, B, H) with "h" first, and the final state (S, B, H).
+
+        Forward only and written for clarity rather than speed; the gates are activations
+        (sigmoid gates in [0, 1], tanh candidates in [-1, 1]).
+        """
+        raise NotImplementedError
+
 
 def sigmoid_half_scale(
     hidden_size: int, gates: int, tanh_block: int, dtype: np.dtype
@@ -147,6 +158,16 @@ class TanhCell(Cell):
 
     def step(self, xproj, Wh, state):
         return np.tanh(xproj + state[0] @ Wh.T)[None]
+
+    def trace(self, xproj, Wh, state0):
+        _, T, B, H = xproj.shape
+        WhT = np.ascontiguousarray(Wh.T)  # (H, H); see scaled_transpose
+        hs = np.empty((T, B, H), dtype=xproj.dtype)
+        h = state0[0]  # (B, H)
+        for t in range(T):
+            h = np.tanh(xproj[0, t] + h @ WhT)  # h_t = tanh(Wxh x_t + bh + Whh h_{t-1})
+            hs[t] = h
+        return {"h": hs}, h[None].copy()
 
 
 CELL_TYPES: dict[str, type[Cell]] = {"rnn": TanhCell}

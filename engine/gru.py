@@ -126,3 +126,19 @@ class GRUCell(Cell):
         z, r = a[:, :H], a[:, H:]
         n = np.tanh(xproj[:, N * H :] + r * p[:, N * H :])
         return (n + z * (h - n))[None]
+
+    def trace(self, xproj, Wh, state0):
+        _, T, B, H = xproj.shape
+        dt = xproj.dtype
+        WhT = scaled_transpose(Wh, self.input_scale(dt))  # (H, 3H), halved like xproj's z, r
+        names = ("h", "z", "r", "n")
+        out = {name: np.empty((T, B, H), dtype=dt) for name in names}
+        h = state0[0]  # (B, H)
+        for t in range(T):
+            rec = (h @ WhT).reshape(B, 3, H).transpose(1, 0, 2)  # (3, B, H): h_{t-1} Wh^T
+            z, r = np.tanh(xproj[:N, t] + rec[:N]) * 0.5 + 0.5  # sigmoid, as in lstm.py
+            n = np.tanh(xproj[N, t] + r * rec[N])  # reset after the recurrent projection
+            h = n + z * (h - n)
+            for name, value in zip(names, (h, z, r, n), strict=True):
+                out[name][t] = value
+        return out, h[None].copy()

@@ -144,3 +144,21 @@ class LSTMCell(Cell):
         o, i, f, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
         c = f * state[1] + i * g
         return np.stack((o * np.tanh(c), c))
+
+    def trace(self, xproj, Wh, state0):
+        _, T, B, H = xproj.shape
+        dt = xproj.dtype
+        WhT = scaled_transpose(Wh, self.input_scale(dt))  # (H, 4H), halved like xproj's o, i, f
+        names = ("h", "c", "i", "f", "o", "g")
+        out = {name: np.empty((T, B, H), dtype=dt) for name in names}
+        h, c = state0[0], state0[1]  # (B, H) each
+        for t in range(T):
+            # pre-activations (4, B, H): a / 2 on the sigmoid gates o, i, f, a itself on g
+            a = xproj[:, t] + (h @ WhT).reshape(B, 4, H).transpose(1, 0, 2)
+            o, i, f = np.tanh(a[:G]) * 0.5 + 0.5  # sigmoid(a) = (1 + tanh(a / 2)) / 2
+            g = np.tanh(a[G])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+            for name, value in zip(names, (h, c, i, f, o, g), strict=True):
+                out[name][t] = value
+        return out, np.stack((h, c))
