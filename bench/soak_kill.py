@@ -7,8 +7,13 @@ pass `Trainer.from_checkpoint` (probe-loss check included) and its step must not
 The training lost to a kill is the time from the newest checkpoint's write (or the start of
 training, if later) to the kill: it must stay below S + 0.5 s.
 
+With `--writers N` every round starts N identical processes on the same run folder (a user
+resuming the same run twice): exactly one may train, every other must be refused at once with
+exit status 2 and a line naming the live process, and only the trainer is killed.
+
     python bench/soak_kill.py                          # 50 kills, autosave every 0.5 s
     python bench/soak_kill.py --kills 200 --autosave 2
+    python bench/soak_kill.py --kills 30 --writers 2   # and a second writer every round
 """
 
 from __future__ import annotations
@@ -50,12 +55,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=50)
     parser.add_argument("--autosave", type=float, default=0.5, help="seconds between autosaves")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--writers", type=int, default=1, help="processes started per round")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RNN_TUI_")}
     problems: list[str] = []
     lost: list[float] = []
     mid_save = 0
+    refused = 0  # second writers turned away
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         corpus = folder / "corpus.txt"
@@ -70,31 +77,32 @@ def main(argv: list[str] | None = None) -> int:
                 what = ["--resume", str(latest)]
             else:
                 what = [str(corpus), "--hidden-size", "32", "--seq-length", "16"]
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "rnn_tui",
-                    "train",
-                    *what,
-                    "--headless",
-                    "--run-dir",
-                    str(run),
-                    "--autosave-seconds",
-                    str(args.autosave),
-                ],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-            training: list[float] = []  # when the run printed its first progress line
-            reader = threading.Thread(target=watch, args=(proc, training), daemon=True)
-            reader.start()
+            command = [sys.executable, "-m", "rnn_tui", "train", *what, "--headless"]
+            command += ["--run-dir", str(run), "--autosave-seconds", str(args.autosave)]
+            procs = [
+                subprocess.Popen(
+                    command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+                )
+                for _ in range(args.writers)
+            ]
+            trainings: list[list[float]] = [[] for _ in procs]  # when each printed its first step
+            for proc, training in zip(procs, trainings, strict=True):
+                threading.Thread(target=watch, args=(proc, training), daemon=True).start()
             time.sleep(rng.uniform(0.2, 0.2 + 3 * args.autosave))
-            if proc.poll() is not None:
-                problems.append(f"round {i}: the run ended by itself with status {proc.returncode}")
+            running = [p for p in procs if p.poll() is None]
+            for rival in (p for p in procs if p not in running):
+                err = rival.stderr.read()
+                if not (rival.returncode == 2 and "in use by rnn-tui process" in err):
+                    problems.append(f"round {i}: a writer ended with {rival.returncode}: {err!r}")
+                refused += 1
+            if len(running) != 1:
+                problems.append(f"round {i}: {len(running)} of {len(procs)} writers are training")
+                for extra in running:
+                    extra.kill()
+                    extra.wait()
                 continue
+            proc = running[0]
+            training = trainings[procs.index(proc)]
             proc.send_signal(signal.SIGKILL)
             killed_at = time.time()
             proc.wait()
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.kills} kills in {elapsed:.0f} s, autosave every {args.autosave:g} s; "
         f"{mid_save} landed while a checkpoint was being written; final step {last_step:,}"
+        + (f"; {refused} second writers refused" if args.writers > 1 else "")
     )
     if lost:
         print(

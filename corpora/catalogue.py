@@ -144,7 +144,14 @@ def local_file(spec: CorpusSpec, corpus_dir: str | os.PathLike[str] | None = Non
             f"{spec.filename} in it, or unset {via} to download {spec.name!r} instead"
         )
     path = folder / spec.filename
-    return path if path.is_file() else None
+    try:
+        return path if path.is_file() else None
+    except PermissionError:
+        via = "--corpus-dir" if corpus_dir is not None else CORPUS_DIR_ENV
+        raise CorpusError(
+            f"cannot look in the corpus folder {str(folder)!r} ({via}): permission denied; "
+            "check its permissions, or choose another folder"
+        ) from None
 
 
 def cache_file(spec: CorpusSpec) -> Path | None:

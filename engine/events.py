@@ -98,6 +98,7 @@ class CheckpointSaved:
 
     path: str
     step: int
+    notices: tuple[str, ...] = ()  # what the run's store left alone and why (another run's files)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,10 @@ def restore(trainer: Trainer, data: CheckpointData) -> None:
         )
         trainer.hidden_state = arrays["state"].copy()
         trainer.run_id = str(meta.get("run_id") or trainer.run_id)
+        if trainer.store is not None:
+            # a checkpoint from before run identities: this session cannot tell its files from
+            # another run's, so it treats them as its own, as rnn-tui always did
+            trainer.store.run_id = trainer.run_id if meta.get("run_id") else None
         trainer.fine_tuned_from = meta.get("fine_tuned_from")
         trainer.step_count = int(meta["step"])
         trainer.elapsed = float(meta["elapsed"])

@@ -10,6 +10,7 @@ training thread between steps. What is saved and restored lives in engine/persis
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import queue
 import threading
@@ -68,9 +69,9 @@ from .vocab import Vocab
 
 RECENT_LOSSES = 240  # raw losses kept for the sparkline
 KEPT_SAMPLES = 20  # periodic samples kept (and checkpointed) for the dashboard's history
-DIVERGENCE_FACTOR = (
-    3.0  # a loss per char above this many times ln(V) (knowing nothing) has diverged
-)
+# a loss per char above this many times ln(V) (knowing nothing) has diverged
+DIVERGENCE_FACTOR = 3.0
+RUNAWAY_CHARS = 200  # characters the runaway judgement averages over (recent_losses keeps 240)
 
 
 def corpus_hash(text: str) -> str:
@@ -147,7 +148,11 @@ class Trainer(RunControl):
         self.last_inputs = np.zeros(0, dtype=np.intp)  # stream 0's last window (heatmap labels)
         self.last_target = int(self.train_ids[0])  # the next character stream 0 reads
         self.last_checkpoint: str | None = None
-        self.store = CheckpointStore(checkpoint_path, keep_checkpoints) if checkpoint_path else None
+        self.store = (
+            CheckpointStore(checkpoint_path, keep_checkpoints, run_id=self.run_id)
+            if checkpoint_path
+            else None
+        )
         self.run_state: RunState = "running"
         self.message = ""  # why the run state is what it is (e.g. the divergence)
         # control surface
@@ -203,7 +208,7 @@ class Trainer(RunControl):
                 f"training diverged: the loss became {result.loss} at step {self.step_count + 1} "
                 f"({self._rate_phrase()} is probably too high)"
             )
-        if loss_per_char > self.divergence_limit:
+        if self._running_away(loss_per_char):
             raise FloatingPointError(
                 f"training diverged: the loss rose to {loss_per_char:.1f} nats/char at step "
                 f"{self.step_count + 1}, far above where it started ({self.uniform_loss:.2f}; "
@@ -229,6 +234,16 @@ class Trainer(RunControl):
         if self.val_due:
             self.evaluate(interruptible=True)
         return loss_per_char
+
+    def _running_away(self, loss_per_char: float) -> bool:
+        """Whether the loss has run far above where training starts, judged over the last
+        RUNAWAY_CHARS characters (this window's included) so that one unlucky window cannot
+        raise the alarm: with --seq-length 1 a single character's loss can exceed 3 ln V."""
+        windows = max(1, math.ceil(RUNAWAY_CHARS / self.chars_per_step))
+        if loss_per_char <= self.divergence_limit or len(self.recent_losses) < windows - 1:
+            return False
+        recent = list(itertools.islice(reversed(self.recent_losses), windows - 1))
+        return (sum(recent) + loss_per_char) / windows > self.divergence_limit
 
     def _rate_phrase(self) -> str:
         """'learning rate 0.1', or under a schedule the rate of the last update (the one that led
@@ -563,9 +578,12 @@ class Trainer(RunControl):
                 step=self.step_count,
                 error="training diverged, so nothing was saved; the last good checkpoint is unchanged",
             )
+        notices: tuple[str, ...] = ()
         try:
             if path is None and self.store is not None:
+                known = len(self.store.notices)
                 saved = self.store.save(persistence.checkpoint_data(self))
+                notices = tuple(self.store.notices[known:])
                 self.last_checkpoint = str(saved)
             elif target is None:
                 raise CheckpointError("no checkpoint path set; pass one")
@@ -573,7 +591,7 @@ class Trainer(RunControl):
                 saved = self.save(target)
         except CheckpointError as exc:
             return CheckpointFailed(path=str(target), step=self.step_count, error=str(exc))
-        return CheckpointSaved(path=str(saved), step=self.step_count)
+        return CheckpointSaved(path=str(saved), step=self.step_count, notices=notices)
 
     # -- snapshots ----------------------------------------------------------------------------
 

@@ -360,6 +360,79 @@ CASES = [
         ("interactive terminal", "--headless"),
         what="the dashboard (no `--headless`) with output to a pipe",
     ),
+    # -- round two: never another's file, no endless input ---------------------------------------
+    Case(
+        "checkpoint-is-the-corpus",
+        (*T, "corpus.txt", "--checkpoint", "corpus.txt"),
+        ("refusing to overwrite", "not an rnn-tui checkpoint"),
+        what="`--checkpoint` naming the corpus itself",
+    ),
+    Case(
+        "checkpoint-is-a-device",
+        (*T, "corpus.txt", "--checkpoint", "zero.npz"),
+        ("character device",),
+        what="`--checkpoint` naming a link to /dev/zero",
+    ),
+    Case(
+        "checkpoint-is-a-fifo",
+        (*T, "corpus.txt", "--checkpoint", "pipe"),
+        ("named pipe",),
+        what="`--checkpoint` naming a named pipe",
+    ),
+    Case(
+        "corpus-is-a-fifo",
+        ("train", "pipe", "--headless"),
+        ("named pipe",),
+        what="a named pipe with no writer as the corpus",
+    ),
+    Case(
+        "corpus-is-dev-zero",
+        ("train", "zero.txt", "--headless"),
+        ("character device",),
+        what="a link to /dev/zero as the corpus",
+    ),
+    Case(
+        "corpus-dangling-link",
+        ("train", "dangling.txt", "--headless"),
+        ("symbolic link", "does not exist"),
+        what="a dangling symbolic link as the corpus",
+    ),
+    Case(
+        "resume-of-a-device",
+        (*T, "--resume", "zero.npz"),
+        ("character device",),
+        what="`--resume` of a link to /dev/zero",
+    ),
+    Case(
+        "resume-negative-step",
+        (*T, "--resume", "ckpt/negative.npz"),
+        ("counters", "step"),
+        what="`--resume` of a checkpoint claiming step -5",
+    ),
+    Case(
+        "resume-with-preset",
+        (*T, "--resume", "ckpt/good.npz", "--preset", "lstm"),
+        ("--preset", "cannot change"),
+        what="`--resume` with `--preset`",
+    ),
+    Case(
+        "run-dir-that-takes-no-files",
+        (*T, "corpus.txt", "--run-dir", "/proc/rnn-tui-run"),
+        ("does not accept new files",),
+        what="`--run-dir` in /proc (a folder that can hold no files)",
+    ),
+    Case(
+        "more-memory-than-the-machine",
+        (*T, "corpus.txt", "--cell", "lstm", "--hidden-size", "8192", "--num-layers", "16"),
+        ("needs about", "available"),
+        what="`--cell lstm --hidden-size 8192 --num-layers 16`",
+    ),
+    Case(
+        "sample-without-checkpoint",
+        ("sample",),
+        ("checkpoint", "(see rnn-tui sample --help)"),
+        what="`sample` with its checkpoint missing",
+    ),
 ]
 
 
@@ -438,6 +511,12 @@ def make_scratch(root: Path) -> None:
     with zipfile.ZipFile(ckpt / "absurd.npz") as zf:  # (sanity: the fixture is still a zip)
         assert "meta.npy" in zf.namelist()
     (root / "cache").mkdir()
+    # what is not a regular file, and a checkpoint whose counters no run can have
+    os.mkfifo(root / "pipe")
+    (root / "zero.txt").symlink_to("/dev/zero")
+    (root / "zero.npz").symlink_to("/dev/zero")
+    (root / "dangling.txt").symlink_to(root / "moved-away.txt")
+    rewrite_meta(good, ckpt / "negative.npz", lambda m: m.update(step=-5))
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int, int]]:

@@ -53,8 +53,10 @@ def test_the_wheel_holds_only_the_rnn_tui_package_and_its_stylesheet(wheel: Path
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"rnn_tui"}
     assert "rnn_tui/tui/app.tcss" in names
-    for package in ("engine", "corpora", "tui", "tui/widgets"):
-        assert f"rnn_tui/{package}/__init__.py" in names
+    # every package folder of the repository is in the wheel, with every module in it
+    for folder in ("engine", "corpora", "tui"):
+        for module in (REPO_ROOT / folder).rglob("*.py"):
+            assert f"rnn_tui/{module.relative_to(REPO_ROOT).as_posix()}" in names, module
     assert "rnn_tui/__main__.py" in names
 
 

@@ -177,6 +177,8 @@ class DashboardScreen(Screen[str]):
             case CheckpointSaved() as saved:
                 self.query_one(StatusPanel).show_checkpoint(saved.path, saved.step)
                 self.notify(f"{saved.path} at step {saved.step:,}", title="Checkpoint saved")
+                for notice in saved.notices:
+                    self.notify(notice, title="Left alone", severity="warning", timeout=15)
             case CheckpointFailed() as failed:
                 self.notify(
                     f"{failed.path}: {failed.error}",

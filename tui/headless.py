@@ -89,6 +89,8 @@ class HeadlessReporter:
                     )
             case CheckpointSaved():
                 self.last_save = event
+                for notice in event.notices:
+                    print_error(notice, "notice")
                 self._print(f"saved checkpoint {event.path} (step {event.step})")
             case CheckpointFailed():
                 self.last_save = event

@@ -9,6 +9,7 @@ UsageError, before anything is written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -27,8 +28,10 @@ from rnn_tui.engine import (
     resume_trainer,
 )
 from rnn_tui.engine.cells import make_cell
-from rnn_tui.engine.checkpoint import read_meta
+from rnn_tui.engine.checkpoint import check_checkpoint_target, read_meta
 from rnn_tui.engine.config import Config
+from rnn_tui.engine.memory import char_bytes_of, check_memory
+from rnn_tui.engine.persistence import saved_settings
 from rnn_tui.engine.streams import StreamError
 
 from .options import UsageError, flag, given_settings
@@ -49,29 +52,29 @@ class Launch:
 def prepare(args: argparse.Namespace) -> Launch:
     """A fresh, resumed or fine-tuned Trainer from the parsed options, with its run folder and
     checkpoint path and the corpus x-ray (UsageError, before anything is written, if bad)."""
-    from rnn_tui.corpora import CorpusError, load_corpus, xray
+    from rnn_tui.corpora import CorpusError, xray
 
     overrides = given_settings(args)
     try:
+        meta = None
         if args.resume:
             meta = read_meta(args.resume)
             if not args.fine_tune:
                 _refuse_fixed_settings(args, overrides)
+            config, vocab = saved_settings(args.resume, meta)
+            config = config.replace(**overrides)
             spec = args.corpus or (None if args.fine_tune else meta.get("corpus_name")) or None
-            saved = meta.get("config", {}) if isinstance(meta.get("config"), dict) else {}
-            seq_length = int(overrides.get("seq_length", saved.get("seq_length", 25)))
         else:
             if args.fine_tune:
                 raise UsageError("--fine-tune needs --resume CHECKPOINT (the model to start from)")
             config = preset(args.preset or "classic").replace(**overrides)
-            spec, seq_length = args.corpus, config.seq_length
-        corpus = load_corpus(
-            spec,
-            encoding=args.encoding,
-            keep_newlines=args.keep_newlines,
-            corpus_dir=args.corpus_dir,
-            min_length=seq_length + 2,
-            progress=bool(args.headless and sys.stderr.isatty()),
+            spec = args.corpus
+        corpus = _load(args, spec, config.seq_length, meta)
+        check_memory(
+            config,
+            len(vocab) if args.resume else corpus.num_distinct,
+            corpus.num_chars,
+            char_bytes=char_bytes_of(corpus.text),
         )
         name = corpus_spec(spec)
         if args.run_dir:
@@ -81,9 +84,7 @@ def prepare(args: argparse.Namespace) -> Launch:
         else:
             run_dir = Path("runs") / slug(name)
         checkpoint = Path(args.checkpoint) if args.checkpoint else run_dir / "latest.npz"
-        check_writable(checkpoint)
-        if args.log_jsonl:
-            check_writable(Path(args.log_jsonl))
+        check_checkpoint_target(checkpoint)
         where = {"corpus_name": name, "corpus_sha256": corpus.sha256, "checkpoint_path": checkpoint}
         if args.resume and args.fine_tune:
             trainer = fine_tune_trainer(
@@ -99,7 +100,37 @@ def prepare(args: argparse.Namespace) -> Launch:
             trainer = Trainer(config, corpus.text, **where)
     except (CorpusError, CheckpointError, ConfigError, StreamError, VocabError) as exc:
         raise UsageError(str(exc)) from None
-    return Launch(trainer, xray(corpus, trainer.model.param_count()), run_dir, checkpoint)
+    check_writable(checkpoint)
+    if args.log_jsonl:
+        check_writable(Path(args.log_jsonl))
+    lines = [f"notice: {notice}" for notice in corpus.notices]
+    lines += xray(corpus, trainer.model.param_count(), val_fraction=trainer.config.val_fraction)
+    return Launch(trainer, lines, run_dir, checkpoint)
+
+
+def _load(args: argparse.Namespace, spec: str | None, seq_length: int, meta: dict | None) -> Any:
+    """The corpus the options name. A run resumed from a checkpoint trained on the whole file
+    (before rnn-tui stripped Project Gutenberg's licence) gets the whole file again."""
+    from rnn_tui.corpora import load_corpus
+
+    def load(keep_boilerplate: bool) -> Any:
+        return load_corpus(
+            spec,
+            encoding=args.encoding,
+            keep_newlines=args.keep_newlines,
+            keep_boilerplate=keep_boilerplate,
+            corpus_dir=args.corpus_dir,
+            min_length=seq_length + 2,
+            progress=bool(args.headless and sys.stderr.isatty()),
+        )
+
+    corpus = load(args.keep_boilerplate)
+    resuming = meta is not None and not args.fine_tune
+    if resuming and corpus.boilerplate != (0, 0) and corpus.sha256 != meta.get("corpus_sha256"):
+        whole = load(True)
+        if whole.sha256 == meta.get("corpus_sha256"):
+            return whole
+    return corpus
 
 
 def _refuse_fixed_settings(args: argparse.Namespace, overrides: dict[str, Any]) -> None:
@@ -130,18 +161,35 @@ def slug(name: str) -> str:
 
 
 def check_writable(path: Path) -> None:
-    """Fail early (before training) if a file could never be written there."""
-    if path.exists() and path.is_dir():
-        raise UsageError(f"{path} is a folder; give a file path")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {path}: {parent} is not a folder")
-    if not os.access(parent, os.W_OK):
+    """Fail early (before training) if a file could never be written there: by creating and
+    removing a file of our own in the nearest folder that exists (`os.access` says yes to
+    folders such as /proc that refuse every new file)."""
+    try:
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder; give a file path")
+        parent = path.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir():
+            raise UsageError(f"cannot write {path}: {parent} is not a folder")
+    except PermissionError:
         raise UsageError(
-            f"cannot write {path}: {parent} is not writable; choose another --run-dir or --checkpoint"
-        )
+            f"cannot write {path}: permission denied on a folder in its path; check the "
+            "folders' permissions or choose another --run-dir"
+        ) from None
+    probe = parent / f".rnn-tui-write-test-{os.getpid()}"
+    times = parent.stat()
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write {path}: {parent} does not accept new files ({exc.strerror or exc}); "
+            "choose another --run-dir or --checkpoint"
+        ) from None
+    os.close(fd)
+    os.unlink(probe)
+    with contextlib.suppress(OSError):  # leave the folder as it was found, its times included
+        os.utime(parent, ns=(times.st_atime_ns, times.st_mtime_ns))
 
 
 def blas_threads(config: Config, requested: int | None) -> int:

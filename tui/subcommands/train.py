@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import shlex
 import sys
+from collections.abc import Iterator
 
+from rnn_tui.engine import runlock
 from rnn_tui.engine.allocator import retain_freed_memory
 from rnn_tui.engine.config import PRESETS
 
@@ -83,6 +87,11 @@ def parser(prog: str = "rnn-tui", epilog: str | None = None) -> Parser:
         "--keep-newlines", action="store_true", help="keep CRLF/CR line endings as they are"
     )
     text.add_argument(
+        "--keep-boilerplate",
+        action="store_true",
+        help="keep a Project Gutenberg licence header and footer (removed by default)",
+    )
+    text.add_argument(
         "--corpus-dir",
         metavar="DIR",
         help="local folder with catalogue texts (or RNN_TUI_CORPUS_DIR)",
@@ -115,12 +124,28 @@ def main(argv: list[str], prog: str = "rnn-tui train") -> int:
     launch = prepare(args)
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(
-        limits=blas_threads(launch.trainer.config, args.threads), user_api="blas"
-    ):
+    threads = blas_threads(launch.trainer.config, args.threads)
+    with hold_run_folders(launch, prog, argv), threadpool_limits(limits=threads, user_api="blas"):
         if args.headless:
             return headless(launch, args)
         return dashboard(launch, args)
+
+
+@contextlib.contextmanager
+def hold_run_folders(launch: Launch, prog: str, argv: list[str]) -> Iterator[None]:
+    """One writer per run folder: hold the lock of every folder the run saves in, for the
+    life of the run (the kernel drops it if the process dies, so it is never stuck)."""
+    folders = dict.fromkeys(
+        folder.resolve() for folder in (launch.checkpoint.parent, launch.run_dir)
+    )
+    command = shlex.join([*prog.split(), *argv])
+    with contextlib.ExitStack() as locks:
+        for folder in folders:
+            try:
+                locks.enter_context(runlock.acquire(folder, command=command))
+            except runlock.RunLockError as exc:
+                raise UsageError(str(exc)) from None
+        yield
 
 
 def headless(launch: Launch, args: argparse.Namespace) -> int:

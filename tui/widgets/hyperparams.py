@@ -79,7 +79,8 @@ class HyperparameterPanel(Vertical):
     def show_error(self, name: str, message: str) -> None:
         """An inline error under the inputs; the input stays as typed so it can be fixed."""
         error = self.query_one("#hp-error", Static)
-        error.update(message)
+        error.update(" ".join(message.split()))  # one line, cut to the panel's width
+        error.tooltip = message
         error.display = True
         for field in self.query(Input):
             field.set_class(field.id == f"hp-{name}", "-invalid-value")

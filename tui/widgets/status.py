@@ -29,6 +29,15 @@ STATE_LABELS = {
 }
 
 
+def short_name(name: str, width: int = 18) -> str:
+    """A corpus name that fits its line: a long path becomes its file name, then is cut."""
+    if len(name) <= width:
+        return name
+    if "/" in name:
+        name = Path(name).name or name
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
 def progress_bar(fraction: float, width: int) -> str:
     """A bar of eighth blocks showing `fraction` of `width` cells."""
     fraction = min(1.0, max(0.0, fraction))
@@ -97,7 +106,7 @@ class StatusPanel(Vertical):
         self._lines["corpus"].show(
             Content.assemble(
                 ("corpus ", "$text-muted"),
-                (str(d.corpus or "text"), "bold"),
+                (short_name(d.corpus or "text"), "bold"),
                 f" {format_count(d.train_chars + d.val_chars)} ch",
                 (" · V=", "$text-muted"),
                 str(d.vocab_size),
@@ -111,8 +120,7 @@ class StatusPanel(Vertical):
                 f"{d.params:,} params",
             )
         )
-        if self.corpus_lines:
-            self._lines["corpus"].tooltip = "\n".join(self.corpus_lines)
+        self._lines["corpus"].tooltip = "\n".join((d.corpus, *self.corpus_lines))
         self.show_checkpoint(None)
         self._lines["message"].display = False
 
