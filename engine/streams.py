@@ -59,6 +59,11 @@ class CharStreams:
         return chunk[:-1], chunk[1:], wrapped
 
     @property
+    def completed_epochs(self) -> int:
+        """Whole passes over the text done: the next window would start another one."""
+        return self.epoch + (self.started and self.offset + self.seq_length + 1 >= self.segment)
+
+    @property
     def progress(self) -> float:
         """Fraction of the current epoch done."""
         return min(1.0, self.offset / self.segment)

@@ -410,8 +410,9 @@ class Trainer(RunControl):
         max_steps: int | None = None,
         max_seconds: float | None = None,
         policy: RunPolicy | None = None,
+        max_epochs: int | None = None,
     ) -> str:
-        """Train until stopped; return why: 'stopped', 'steps', 'time' or 'diverged'.
+        """Train until stopped; return why: 'stopped', 'steps', 'time', 'epochs' or 'diverged'.
 
         On divergence (NaN/inf or runaway loss) a TrainingFailed event is published; under the
         'stop' policy run returns 'diverged', under 'pause' it waits in the diverged state for a
@@ -435,6 +436,9 @@ class Trainer(RunControl):
                 break
             if max_seconds is not None and self.elapsed - run_elapsed0 >= max_seconds:
                 reason = "time"
+                break
+            if max_epochs is not None and self.streams.completed_epochs >= max_epochs:
+                reason = "epochs"  # the streams have read the training text max_epochs times
                 break
             if (
                 policy.autosave_seconds

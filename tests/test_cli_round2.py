@@ -9,6 +9,7 @@ live process, another user's view of the file system, or the app itself.)
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -274,3 +275,14 @@ async def test_a_long_corpus_path_shows_its_file_name_and_a_long_value_one_cut_e
         assert isinstance(app.focused, Input)
         await pilot.press("escape")
         await pilot.press("q")
+
+
+def test_max_epochs_stops_after_the_text_has_been_read_that_many_times(small_text):
+    trainer = Trainer(Config(hidden_size=8, seq_length=50, batch_size=4), small_text)
+    assert trainer.run(lambda event: None, max_epochs=2) == "epochs"
+    segment, T = trainer.streams.segment, 50
+    windows_per_pass = math.ceil((segment - T - 1) / T)  # offsets 0, T, ... short of the end
+    assert trainer.step_count == 2 * windows_per_pass
+    assert trainer.streams.epoch == 1  # the third pass has not begun
+    assert trainer.run(lambda event: None, max_epochs=2) == "epochs"  # done already: no step
+    assert trainer.step_count == 2 * windows_per_pass

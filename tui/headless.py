@@ -157,6 +157,7 @@ def run_headless(
     autosave_seconds: float,
     max_steps: int | None,
     max_seconds: float | None,
+    max_epochs: int | None = None,
 ) -> int:
     """Train in this thread, print progress, save at the end and on Ctrl-C / SIGTERM / SIGHUP."""
     # A dropped SSH link or a closed pipe silences the output; it never stops training or saving.
@@ -187,7 +188,13 @@ def run_headless(
             stop_signals[sig] = signal.signal(sig, request_stop)
     policy = RunPolicy(autosave_seconds=autosave_seconds, save_on_exit=True)
     try:
-        reason = trainer.run(reporter, max_steps=max_steps, max_seconds=max_seconds, policy=policy)
+        reason = trainer.run(
+            reporter,
+            max_steps=max_steps,
+            max_seconds=max_seconds,
+            max_epochs=max_epochs,
+            policy=policy,
+        )
         reporter.finish()
         if reason == "diverged":
             failure = reporter.failure.reason if reporter.failure else "training diverged"

@@ -44,6 +44,13 @@ def parser(prog: str = "rnn-tui", epilog: str | None = None) -> Parser:
     limit = run.add_mutually_exclusive_group()
     limit.add_argument("--steps", type=int, help="stop after this many more steps")
     limit.add_argument("--minutes", type=float, help="stop after this many minutes of training")
+    run.add_argument(
+        "--max-epochs",
+        type=int,
+        metavar="N",
+        help="headless: stop once the training text has been read N times (counting a resumed "
+        "run's earlier epochs)",
+    )
     run.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint")
     run.add_argument(
         "--fine-tune",
@@ -108,6 +115,8 @@ def check_limits(args: argparse.Namespace) -> None:
         raise UsageError(f"--minutes must be positive (got {args.minutes})")
     if not args.autosave_seconds >= 0:
         raise UsageError(f"--autosave-seconds must be 0 or more (got {args.autosave_seconds})")
+    if args.max_epochs is not None and args.max_epochs < 1:
+        raise UsageError(f"--max-epochs must be at least 1 (got {args.max_epochs})")
     if args.keep_optimizer and not args.fine_tune:
         raise UsageError("--keep-optimizer goes with --fine-tune")
 
@@ -162,6 +171,7 @@ def headless(launch: Launch, args: argparse.Namespace) -> int:
         autosave_seconds=args.autosave_seconds,
         max_steps=trainer.step_count + args.steps if args.steps else None,
         max_seconds=args.minutes * 60 if args.minutes else None,
+        max_epochs=args.max_epochs,
     )
 
 
