@@ -61,4 +61,21 @@ class RollBack:
     learning_rate: float | None = None
 
 
-Command = Pause | Resume | Stop | UpdateHparams | SaveCheckpoint | RequestSample | RollBack
+@dataclass(frozen=True)
+class RequestWeights:
+    """A copy of the parameters as they are between two steps, for probing (the neuron view);
+    a WeightsCopied with `tag` answers it. Training goes on undisturbed."""
+
+    tag: str = ""  # chosen by the requester to recognise its answer among everyone's
+
+
+Command = (
+    Pause
+    | Resume
+    | Stop
+    | UpdateHparams
+    | SaveCheckpoint
+    | RequestSample
+    | RollBack
+    | RequestWeights
+)

@@ -16,6 +16,7 @@ from .commands import (
     Command,
     Pause,
     RequestSample,
+    RequestWeights,
     Resume,
     RollBack,
     SaveCheckpoint,
@@ -91,6 +92,13 @@ class RunControl:
         """Ask for a sample from `seed`; a SampleReady with the returned tag follows."""
         tag = tag or f"sample-{next(_tags)}"
         self.submit(RequestSample(seed, length, temperature, greedy, top_k, rng_seed, tag))
+        return tag
+
+    def request_weights(self, tag: str | None = None) -> str:
+        """Ask for a copy of the parameters between steps (for the neuron view and the cell
+        finder); a WeightsCopied with the returned tag follows."""
+        tag = tag or f"weights-{next(_tags)}"
+        self.submit(RequestWeights(tag))
         return tag
 
     def request_rollback(self, learning_rate: float | None = None) -> None:

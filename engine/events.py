@@ -146,6 +146,26 @@ class RolledBack:
     learning_rate: float
 
 
+@dataclass(frozen=True, eq=False)
+class WeightsCopied:
+    """The answer to a RequestWeights: everything a probe needs, as plain data (a config dict,
+    the vocabulary, read-only parameter copies made in the training thread), with text to probe:
+    `passage`, the first PROBE_PASSAGE_CHARS of the validation text, and `warmup`, the
+    PROBE_WARMUP_CHARS before it, on which a view warms the state before the passage."""
+
+    tag: str
+    step: int
+    config: Mapping[str, object]  # Config.to_dict() of the run, read-only
+    vocab: tuple[str, ...]
+    params: Mapping[str, np.ndarray]  # name -> read-only copy
+    passage: str
+    warmup: str
+
+
+PROBE_PASSAGE_CHARS = 20_000  # what the cell finder reads by default
+PROBE_WARMUP_CHARS = 500  # enough for the state to forget that it started at zero
+
+
 Event = (
     Snapshot
     | CheckpointSaved
@@ -154,4 +174,5 @@ Event = (
     | HyperparametersChanged
     | TrainingFailed
     | RolledBack
+    | WeightsCopied
 )

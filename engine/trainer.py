@@ -30,6 +30,7 @@ from .commands import (
     Command,
     Pause,
     RequestSample,
+    RequestWeights,
     Resume,
     RollBack,
     SaveCheckpoint,
@@ -39,6 +40,8 @@ from .commands import (
 from .config import LIVE_HPARAMS, Config, check
 from .control import RunControl
 from .events import (
+    PROBE_PASSAGE_CHARS,
+    PROBE_WARMUP_CHARS,
     CheckpointFailed,
     CheckpointSaved,
     Event,
@@ -49,6 +52,7 @@ from .events import (
     SampleReady,
     Snapshot,
     TrainingFailed,
+    WeightsCopied,
     frozen_array,
     frozen_mapping,
 )
@@ -370,6 +374,8 @@ class Trainer(RunControl):
                 if rate is not None:
                     self.config.replace(learning_rate=rate)
                 self._commands.put(command)
+            case RequestWeights():
+                self._commands.put(command)
             case _:
                 raise TypeError(f"not a command: {command!r}")
         self._wake.set()
@@ -518,6 +524,30 @@ class Trainer(RunControl):
                     self._rollback(rate)
                 case RequestSample():
                     self._publish(self._requested_sample(command))
+                case RequestWeights(tag=tag):
+                    self._publish(self.weights_copy(tag))
+
+    def weights_copy(self, tag: str = "") -> WeightsCopied:
+        """Read-only copies of the parameters and the text to probe them on (call from the
+        training thread, or when not running: the copies are what makes probing race-free).
+
+        The passage is the start of the validation text, warmed on the training text's end; a
+        run without validation text gets the end of its training text instead."""
+        if len(self.val_ids):  # the validation text follows the training text
+            ids, start = self.val_ids[:PROBE_PASSAGE_CHARS], len(self.train_ids)
+        else:
+            start = max(0, len(self.train_ids) - PROBE_PASSAGE_CHARS)
+            ids = self.train_ids[start:]
+        warmup = self.train_ids[max(0, start - PROBE_WARMUP_CHARS) : start]
+        return WeightsCopied(
+            tag=tag,
+            step=self.step_count,
+            config=frozen_mapping(self.config.to_dict()),
+            vocab=self.vocab.chars,
+            params=frozen_mapping({name: frozen_array(p) for name, p in self.params.items()}),
+            passage=self.vocab.decode(ids[:PROBE_PASSAGE_CHARS]),
+            warmup=self.vocab.decode(warmup),
+        )
 
     def _requested_sample(self, request: RequestSample) -> SampleReady:
         self.sample_requests += 1
