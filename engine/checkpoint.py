@@ -16,6 +16,7 @@ import os
 import re
 import stat
 import struct
+import time
 import tokenize
 import zipfile
 import zlib
@@ -48,6 +49,10 @@ MAX_INDEX = 2**48  # stream offsets, character ids: far beyond any text rnn-tui 
 # symbolic link planted at its name. O_NOFOLLOW is missing on some platforms: 0 there.
 TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 TEMPORARY_ATTEMPTS = 100
+# A test hook, inert unless set: tests/test_reliability_processes.py names a folder here to kill
+# a writer inside a save, deterministically. The writer then creates `saving-<pid>` in that
+# folder once its temporary file is complete, and waits until `go` appears there to rename it.
+SAVE_GATE_ENV = "RNN_TUI_TEST_SAVE_GATE"
 # What parsing a damaged zip or .npy header can raise, besides the loader's own checks.
 DAMAGED = (
     ValueError,
@@ -114,6 +119,7 @@ def save_checkpoint(path: str | os.PathLike, data: CheckpointData) -> Path:
             np.savez(handle, **members)
             handle.flush()
             os.fsync(handle.fileno())
+        _wait_at_save_gate()
         os.replace(tmp, path)
         _fsync_dir(path.parent)
         remove_stale_temporaries(path)
@@ -293,6 +299,16 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
     return True
+
+
+def _wait_at_save_gate() -> None:
+    """The SAVE_GATE_ENV test hook: announce this writer, then wait for `go` (no-op unless set)."""
+    folder = os.environ.get(SAVE_GATE_ENV)
+    if not folder:
+        return
+    Path(folder, f"saving-{os.getpid()}").touch()
+    while not Path(folder, "go").exists():
+        time.sleep(0.01)
 
 
 def _fsync_dir(folder: Path) -> None:

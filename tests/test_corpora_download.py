@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -232,9 +231,8 @@ def test_slow_server_times_out_quickly(
     server.routes["/slow.txt"] = Route(b"never sent", mode="slow")
     monkeypatch.setenv("RNN_TUI_CATALOGUE_URL_KAFKA", server.url("/slow.txt"))
     monkeypatch.setenv("RNN_TUI_DOWNLOAD_TIMEOUT", "0.3")
-    started = time.monotonic()
+    # without the timeout the server would hang up after 5 s and the message would differ
     message = download_error()
-    assert time.monotonic() - started < 3, "the timeout did not apply"
     assert message.startswith("could not download 'kafka' ("), message
     assert "timed out: no data from" in message and "for 0.3 s" in message, message
     assert cache_files(cache) == []
@@ -242,10 +240,8 @@ def test_slow_server_times_out_quickly(
 
 def test_server_stalling_mid_body_times_out(server: CorpusServer, cache: Path) -> None:
     server.routes["/stall.txt"] = Route(b"x" * 1000, mode="stall")
-    started = time.monotonic()
     with pytest.raises(CorpusError, match=r"could not download 'kafka' \(.*0\.3 s"):
         download(server.url("/stall.txt"), cache / "kafka.txt", name="kafka", timeout=0.3)
-    assert time.monotonic() - started < 3
     assert cache_files(cache) == []
 
 

@@ -188,10 +188,8 @@ def test_stop_works_while_paused(small_text, harnesses):
     trainer.pause()  # paused before the first step
     h = harnesses(trainer).start()
     h.wait_paused()
-    started = time.monotonic()
     trainer.stop()
-    assert h.join(timeout=5.0) == "stopped"
-    assert time.monotonic() - started < 5.0
+    assert h.join() == "stopped"  # (join fails if run() has not returned within TIMEOUT)
     assert trainer.step_count == 0
 
 
@@ -405,8 +403,8 @@ def test_snapshots_are_published_at_a_bounded_rate(small_text, harnesses):
     h = harnesses(trainer)
     started = time.perf_counter()
     h.start()
-    h.wait_for(lambda: trainer.step_count >= 1, "the first step")
-    time.sleep(1.0)  # the observation window itself
+    # snapshots keep coming while training: wait for four (the start one and three periodic)
+    h.wait_for(lambda: len(h.of_type(Snapshot)) >= 4, "four snapshots")
     trainer.stop()
     h.join()
     duration = time.perf_counter() - started
@@ -414,7 +412,6 @@ def test_snapshots_are_published_at_a_bounded_rate(small_text, harnesses):
     interval = RunPolicy().snapshot_interval
     # periodic snapshots at most every interval, plus one at start and one at the end
     assert len(snapshots) <= duration / interval + 3, (len(snapshots), duration)
-    assert len(snapshots) >= 4, "snapshots should keep coming while training"
     assert trainer.step_count > len(snapshots), "a snapshot per step would not be rate-limited"
     steps = [s.step for s in snapshots]
     assert steps == sorted(steps)
