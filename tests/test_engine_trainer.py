@@ -491,10 +491,9 @@ def test_different_seed_gives_different_losses_and_samples(small_text):
 
 
 def test_periodic_sample_continues_from_the_next_character_like_the_video(small_text):
-    # ENGINE BUG (off by one against min-char-rnn): the video samples with `sample(hprev, inputs[0])`:
-    # the state after the previous window and the character that comes *next* (its last target).
-    # The engine seeds with the last *input* character, which the live state has already consumed,
-    # so that character is fed to the network twice before the first sampled character.
+    # The video samples with `sample(hprev, inputs[0])`: the state after the previous window and
+    # the character that comes *next* (its last target), not the last input, which the live state
+    # has already consumed and which would be fed to the network twice.
     config = CONFIG.replace(batch_size=1, val_fraction=0.0, sample_length=30)
     trainer = Trainer(config, small_text)
     for _ in range(12):

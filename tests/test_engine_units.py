@@ -477,10 +477,10 @@ def test_curve_history_stays_bounded_and_keeps_the_shape():
 
 @pytest.mark.parametrize(("capacity", "count"), [(4, 9), (16, 1000)])
 def test_curve_history_points_are_means_of_equal_blocks(capacity, count):
-    # ENGINE BUG: when the buffer fills, the point that triggers the merge was accumulated with the
-    # old stride and is stored beside points of the new one, so later merges average buckets of
-    # different sizes with equal weight (capacity 4, raw 0..8 gives [1.5, 4.75, 7.5]; the block
-    # means are [1.5, 5.5] with 8 still accumulating).
+    # Every stored point is the mean of an equal block of raw values, across merges: a point
+    # accumulated with the old stride must not be stored beside points of the new one (capacity
+    # 4, raw 0..8 must give the block means [1.5, 5.5] with 8 still accumulating, not
+    # [1.5, 4.75, 7.5]).
     history = CurveHistory(capacity=capacity)
     for step in range(count):
         history.append(step, float(step))
