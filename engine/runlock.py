@@ -88,6 +88,23 @@ class RunLock:
             with contextlib.suppress(OSError):
                 os.rmdir(self.run_dir)
 
+    def inheritable_fd(self) -> int:
+        """The descriptor that holds the lock, for a child process to inherit (subprocess's
+        `pass_fds`). An flock belongs to the open file description, so the child holds the lock
+        from its first instant and after this process exits: no other process can slip in
+        during a hand-over. Call `forget()` once the child is started, `adopt` in the child."""
+        if self._fd is None:
+            raise RunLockError(f"the lock of {self.run_dir} is no longer held here")
+        return self._fd
+
+    def forget(self) -> None:
+        """Stop holding the lock here without unlocking or removing the file: a child that
+        inherited the descriptor holds it now (if none did, the kernel drops it on close)."""
+        fd, self._fd = self._fd, None
+        self._created_dir = False
+        if fd is not None:
+            os.close(fd)
+
     def __enter__(self) -> RunLock:
         return self
 
@@ -146,6 +163,27 @@ def acquire(run_dir: str | os.PathLike, command: str | None = None) -> RunLock:
             raise
         return RunLock(run_dir, path, fd, created_dir)
     raise RunLockError(f"cannot lock {run_dir}: its lock file keeps changing; try again")
+
+
+def adopt(run_dir: str | os.PathLike, fd: int, command: str | None = None) -> RunLock:
+    """Take over the lock of `run_dir` held through an inherited descriptor `fd` (see
+    `RunLock.inheritable_fd`), recording this process as the holder; RunLockError unless `fd`
+    is that folder's lock file and holds its lock (or can take it: nobody else holds it)."""
+    if fcntl is None:
+        raise RunLockError("run folders cannot be locked on this platform (no fcntl.flock)")
+    run_dir = Path(run_dir)
+    path = run_dir / LOCK_NAME
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode) or not _same_inode(fd, path):
+            raise RunLockError(f"descriptor {fd} is not the lock file of {run_dir}")
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # ours already: this converts nothing
+    except OSError as exc:
+        raise RunLockError(
+            f"cannot take over the lock of {run_dir}: {exc.strerror or exc}"
+        ) from None
+    os.set_inheritable(fd, False)  # our own children must not carry it away
+    _write_record(fd, command)
+    return RunLock(run_dir, path, fd, created_dir=False)
 
 
 def owner(run_dir: str | os.PathLike) -> LockOwner | None:
