@@ -58,6 +58,11 @@ class RunControl:
         """End the run after the current step (works while paused)."""
         self.submit(Stop())
 
+    def leave(self) -> None:
+        """The front end goes away without having said stop or detach: a run in this process
+        stops (nothing else would), a run in another process goes on (engine/client.py)."""
+        self.stop()
+
     def update(self, **hparams: Any) -> dict[str, Any]:
         """New live hyperparameters (numbers, or text as a person typed it); ConfigError here if
         any is invalid. Returns the values as they will be applied."""
