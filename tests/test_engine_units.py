@@ -333,6 +333,35 @@ def test_clip_by_global_norm_scales_everything_together():
     np.testing.assert_allclose(grads["b"], [[0.0], [0.8]])
 
 
+@pytest.mark.parametrize("layout", ["one flat buffer", "separate arrays"])
+def test_clipping_and_the_global_norm_agree_with_plain_numpy_on_both_layouts(layout):
+    """The Trainer's gradients are views of one flat buffer (clipped in one call); other callers
+    pass separate arrays. Both paths must give what the plain formulas give."""
+    rng = np.random.default_rng(3)
+    shapes = {"W": (4, 5), "b": (5,)}
+    values = {name: rng.standard_normal(shape) * 4 for name, shape in shapes.items()}
+
+    def grads():
+        if layout == "separate arrays":
+            return {name: value.copy() for name, value in values.items()}
+        _, views = flat_views(shapes, np.float64)
+        for name, value in values.items():
+            views[name][...] = value
+        return views
+
+    every = np.concatenate([v.ravel() for v in values.values()])
+    assert global_norm(grads()) == pytest.approx(np.sqrt(np.sum(every**2)), rel=1e-12)
+    clipped = grads()
+    fraction = clip_by_value(clipped, 3.0)
+    assert fraction == pytest.approx(np.mean(np.abs(every) > 3.0))
+    for name, value in values.items():
+        np.testing.assert_array_equal(clipped[name], np.clip(value, -3.0, 3.0))
+    scaled = grads()
+    assert clip_by_global_norm(scaled, 1.0) == 1.0
+    for name, value in values.items():
+        np.testing.assert_allclose(scaled[name], value / np.sqrt(np.sum(every**2)), rtol=1e-12)
+
+
 def test_learning_rate_schedules():
     assert learning_rate_at(0, 0.1, "constant", 0, 1000, 0.5, 0) == 0.1
     assert learning_rate_at(10**6, 0.1, "constant", 0, 1000, 0.5, 0) == 0.1

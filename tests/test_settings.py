@@ -42,6 +42,26 @@ def test_an_invalid_config_cannot_be_constructed(name):
         Config.from_dict({**Config().to_dict(), name: bad})
 
 
+BOUNDED = [name for name, spec in SETTINGS.items() if spec.low is not None or spec.high is not None]
+
+
+@pytest.mark.parametrize("name", BOUNDED)
+def test_both_ends_of_every_range_are_where_the_declaration_puts_them(name):
+    """A closed end is accepted and the value beyond it refused; an open end is itself refused."""
+    spec, kind = SETTINGS[name], TYPES[name]
+    step = 1 if kind is int else 1e-3
+    for end, beyond, is_open in (
+        (spec.low, -step, spec.low_open),
+        (spec.high, step, spec.high_open),
+    ):
+        if end is None:
+            continue
+        with pytest.raises(ConfigError, match=name):
+            Config(**{name: end if is_open else end + beyond})
+        inside = end - beyond if is_open else end
+        assert getattr(Config(**{name: kind(inside)}), name) == kind(inside)
+
+
 def test_non_numbers_and_non_finite_numbers_are_refused():
     for value in ("3", True, None, math.nan, math.inf):
         with pytest.raises(ConfigError, match="hidden_size"):
