@@ -104,6 +104,31 @@ def connect(run_dir: str | os.PathLike, timeout: float = CONNECT_TIMEOUT) -> _Co
     return _Connection(sock, hello, info)
 
 
+def probe(
+    run_dir: str | os.PathLike, timeout: float = 3.0
+) -> tuple[wire.Hello, RunInfo, Snapshot | None]:
+    """A quick look at a served run (for `rnn-tui runs`): Hello, RunInfo, newest snapshot."""
+    connection = connect(run_dir, timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            payload = read_frame(
+                connection.sock,
+                connection.hello.max_event_bytes,
+                lambda: time.monotonic() < deadline,
+            )
+            if payload is None:
+                break
+            message = wire.decode_message(payload)
+            if isinstance(message, Snapshot):
+                return connection.hello, connection.info, message
+    except (OSError, ConnectionError, wire.WireError):
+        pass
+    finally:
+        connection.sock.close()
+    return connection.hello, connection.info, None
+
+
 def _expect(sock: socket.socket, limit: int, alive: Callable[[], bool], kind: type) -> Any:
     payload = read_frame(sock, limit, alive)
     if payload is None:

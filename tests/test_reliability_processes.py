@@ -365,9 +365,9 @@ def test_dashboard_saves_a_checkpoint_and_exits_0_on_sigterm_sighup_and_hang_up(
     env.pop("COLUMNS", None)
     env.pop("LINES", None)
     log = tmp_path / "run" / "metrics.jsonl"  # the dashboard always logs into its run folder
-    proc, master = pty_process(
-        command(str(corpus), *TINY, "--run-dir", "run", "--autosave-seconds", "0"), tmp_path, env
-    )
+    # save-exit: the behaviour under test (the default, detach, is tests/test_remote_processes.py's)
+    args = (str(corpus), *TINY, "--run-dir", "run", "--autosave-seconds", "0")
+    proc, master = pty_process(command(*args, "--on-hangup", "save-exit"), tmp_path, env)
     screen = Screen(master)
     try:
         started = wait_for(lambda: "\x1b[?1049h" in screen.text() and proc.poll() is None, HANG)

@@ -21,8 +21,10 @@ from textual.binding import Binding, BindingType
 
 from rnn_tui.engine import RunPolicy, Trainer
 from rnn_tui.engine.control import LocalRun, RunControl
+from rnn_tui.engine.server import ServedRun
 
 from .dashboard import NUMBERS_INTERVAL, DashboardScreen
+from .handover import Detacher
 from .output import TolerantStream
 
 QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
@@ -65,9 +67,13 @@ class RnnTuiApp(App[str]):
         corpus_lines: Sequence[str] = (),
         start_paused: bool = False,
         metrics_log: Path | None = None,
+        detacher: Detacher | None = None,
+        on_hangup: str = "detach",
     ) -> None:
         super().__init__()
         self.control = control
+        self.detacher = detacher  # None: `d` is not offered and a hang-up saves and exits
+        self.on_hangup = on_hangup
         self.dashboard = DashboardScreen(
             control,
             corpus_lines=corpus_lines,
@@ -88,13 +94,25 @@ class RnnTuiApp(App[str]):
             self._signals.append(number)
 
     def _on_signal(self, number: int) -> None:
-        """SIGTERM: save and quit, as `q` does. SIGHUP: the same, without the terminal."""
+        """SIGTERM: save and quit, as `q` does. SIGHUP: the same without the terminal, or (with
+        `on_hangup` "detach", the default) leave the run training in the background. Signals to
+        an attached dashboard end that viewer only: the run goes on."""
+        if self.detacher is not None and self.detacher.remote:
+            if number == signal.SIGHUP:
+                _detach_from_terminal()
+                self.control.leave()
+                os._exit(0)
+            self.run_worker(self.action_detach(), group="quit")
+            return
+        detach = number == signal.SIGHUP and self.on_hangup == "detach" and self.can_detach
+        if detach:
+            self.detacher.prepare(self.control)
         self.control.stop()  # at once: the training thread stops even before the UI gets to it
         if number == signal.SIGHUP:
-            self._hang_up()
+            self._hang_up(detach)
         self.run_worker(self.action_quit(), group="quit")
 
-    def _hang_up(self) -> None:
+    def _hang_up(self, detach: bool = False) -> None:
         """The connection dropped: let the run save and stop without touching the screen, then
         leave at once.
 
@@ -104,7 +122,41 @@ class RnnTuiApp(App[str]):
         """
         _detach_from_terminal()
         self.dashboard.ended.wait(HANG_UP_WAIT)
+        saved = self.dashboard.final_save
+        if detach and self.dashboard.saved:
+            self.detacher.hand_over(saved.path)  # the run goes on in a process of its own
         os._exit(0 if self.dashboard.saved else EXIT_SAVE_FAILED)
+
+    @property
+    def can_detach(self) -> bool:
+        """Whether `d` can leave the run training: there is somewhere for it to go on, and a run
+        of this process is healthy enough to be saved and handed over."""
+        if self.detacher is None or self.quitting:
+            return False
+        return self.detacher.remote or self.dashboard.training
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "detach":
+            return self.can_detach
+        return True
+
+    async def action_detach(self) -> None:
+        """Leave the run training without this terminal: where it is (an attached dashboard),
+        or saved and handed over to a background process (a run of this process)."""
+        if not self.can_detach:
+            return
+        self.quitting = True
+        if self.detacher.remote:
+            await self.dashboard.leave()
+            self.exit(self.detacher.hand_over(None))
+            return
+        self.notify("Saving a checkpoint…", title="Detaching", timeout=10)
+        self.detacher.prepare(self.control)
+        message = await self.dashboard.finish()
+        if self.dashboard.saved:
+            path = self.dashboard.final_save.path
+            message = await asyncio.to_thread(self.detacher.hand_over, path)
+        self.exit(message)
 
     async def action_quit(self) -> None:
         """Stop training, save a checkpoint (unless the run failed), exit with how to resume."""
@@ -120,7 +172,7 @@ class RnnTuiApp(App[str]):
         for number in self._signals:
             loop.remove_signal_handler(number)
         self._signals.clear()
-        self.control.stop()
+        self.control.leave()  # a run of this process stops; an attached one goes on
 
     @property
     def exit_status(self) -> int:
@@ -164,14 +216,25 @@ def make_app(
     start_paused: bool = False,
     metrics_log: Path | None = None,
     autosave_seconds: float = 120.0,
+    detacher: Detacher | None = None,
+    on_hangup: str = "detach",
+    serve_dir: Path | None = None,
 ) -> RnnTuiApp:
-    """The dashboard for a run: a Trainer here (fresh or resumed), or another RunControl."""
+    """The dashboard for a run: a Trainer here (fresh or resumed), or another RunControl.
+    With `serve_dir`, a run of this process is served there to `rnn-tui attach` as it trains."""
     control = LocalRun(run, dashboard_policy(autosave_seconds)) if isinstance(run, Trainer) else run
+    if serve_dir is not None:
+        # a socket that cannot be made (a read-only folder, say) leaves the run unwatched, not stopped
+        control = ServedRun(
+            control, serve_dir, notes=tuple(corpus_lines), on_serve_error=lambda exc: None
+        )
     return RnnTuiApp(
         control,
         corpus_lines=corpus_lines,
         start_paused=start_paused,
         metrics_log=Path(metrics_log) if metrics_log else None,
+        detacher=detacher,
+        on_hangup=on_hangup,
     )
 
 
@@ -187,7 +250,8 @@ def run_app(run: Trainer | RunControl, **options) -> int:
         message = app.run()
     finally:
         sys.__stderr__ = terminal
-    if message:
+    # In a browser tab (textual-serve) stdout is the protocol pipe: nothing may be printed there.
+    if message and "web_driver" not in os.environ.get("TEXTUAL_DRIVER", ""):
         out = TolerantStream(sys.stdout)
         out.write(message + "\n")
         out.flush()

@@ -13,11 +13,18 @@ from types import ModuleType
 
 from .options import UsageError
 from .output import print_error, settle_output
-from .subcommands import corpora, sample, train
+from .subcommands import attach, corpora, runs, sample, serve, train
 
 EXIT_USAGE = 2
 
-SUBCOMMANDS: dict[str, ModuleType] = {"train": train, "sample": sample, "corpora": corpora}
+SUBCOMMANDS: dict[str, ModuleType] = {
+    "train": train,
+    "sample": sample,
+    "corpora": corpora,
+    "attach": attach,
+    "runs": runs,
+    "serve": serve,
+}
 
 
 def overview() -> str:

@@ -74,6 +74,13 @@ class DashboardScreen(Screen[str]):
             id="rollback",
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help", id="help"),
+        Binding(
+            "d",
+            "app.detach",
+            "Detach",
+            tooltip="leave the run training in the background (come back: rnn-tui attach)",
+            id="detach",
+        ),
         Binding("q", "app.quit", "Quit", tooltip="save a checkpoint and quit", id="quit"),
     ]
     AUTO_FOCUS = "HiddenHeatmap"
@@ -222,6 +229,8 @@ class DashboardScreen(Screen[str]):
 
     def _snapshot_arrived(self, snapshot: Snapshot) -> None:
         changed_state = self.snapshot is None or snapshot.run_state != self.snapshot.run_state
+        if changed_state and snapshot.run_state in ("running", "paused"):
+            self.paused = snapshot.run_state == "paused"  # whoever asked (another viewer too)
         self._pending = snapshot
         if changed_state:
             # the state first, on its own, so a pause shows at once; the slow panels a moment later
@@ -441,10 +450,18 @@ class DashboardScreen(Screen[str]):
         why = saved.error if isinstance(saved, CheckpointFailed) else "nothing was saved"
         return f"Could not save a checkpoint at step {step:,}: {why}"
 
+    async def leave(self) -> None:
+        """Stop watching and let the run go on (an attached dashboard's detach)."""
+        self.finishing = True
+        if self.worker is not None:
+            self.worker.cancel()  # the run's worker returns at its next look at should_stop
+            with contextlib.suppress(Exception):
+                await self.worker.wait()
+
     @property
     def saved(self) -> bool:
         """Whether the run ended with its last checkpoint written."""
         return isinstance(self.final_save, CheckpointSaved)
 
     def on_unmount(self) -> None:
-        self.control.stop()
+        self.control.leave()  # a run of this process stops; an attached one goes on

@@ -7,11 +7,13 @@ import contextlib
 import shlex
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from rnn_tui.engine import runlock
 from rnn_tui.engine.allocator import retain_freed_memory
 from rnn_tui.engine.config import PRESETS
 
+from ..handover import HandOver
 from ..launch import Launch, blas_threads, prepare
 from ..options import Parser, UsageError, add_settings
 
@@ -88,6 +90,22 @@ def parser(prog: str = "rnn-tui", epilog: str | None = None) -> Parser:
     run.add_argument(
         "--threads", type=int, help="BLAS threads (default: 1 for small models, else all cores)"
     )
+    run.add_argument(
+        "--serve",
+        action="store_true",
+        help="headless: also serve the run to `rnn-tui attach` and `rnn-tui serve` (a socket in "
+        "RUN_DIR), and ignore hang-ups: a run that outlives its terminal",
+    )
+    run.add_argument(
+        "--on-hangup",
+        choices=("detach", "save-exit"),
+        default="detach",
+        help="dashboard: when the terminal goes away (a dropped SSH link), go on training in the "
+        "background (detach, the default) or save a checkpoint and stop (save-exit)",
+    )
+    # the dashboard's `d` hands its run to `--headless --serve` with these (not for people)
+    run.add_argument("--inherit-lock", type=int, action="append", help=argparse.SUPPRESS)
+    run.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     text = p.add_argument_group("the text")
     text.add_argument("--encoding", help="text encoding of the corpus (default utf-8)")
     text.add_argument(
@@ -119,6 +137,8 @@ def check_limits(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-epochs must be at least 1 (got {args.max_epochs})")
     if args.keep_optimizer and not args.fine_tune:
         raise UsageError("--keep-optimizer goes with --fine-tune")
+    if args.serve and not args.headless:
+        raise UsageError("--serve goes with --headless (the dashboard serves its run anyway)")
 
 
 def main(argv: list[str], prog: str = "rnn-tui train") -> int:
@@ -134,27 +154,83 @@ def main(argv: list[str], prog: str = "rnn-tui train") -> int:
     from threadpoolctl import threadpool_limits
 
     threads = blas_threads(launch.trainer.config, args.threads)
-    with hold_run_folders(launch, prog, argv), threadpool_limits(limits=threads, user_api="blas"):
-        if args.headless:
-            return headless(launch, args)
-        return dashboard(launch, args)
+    interactive = not args.headless
+    try:
+        with (
+            hold_run_folders(launch, prog, argv, args.inherit_lock) as locks,
+            threadpool_limits(limits=threads, user_api="blas"),
+        ):
+            if args.serve:
+                return served(launch, args)
+            if args.headless:
+                return headless(launch, args)
+            return dashboard(launch, args, locks)
+    except RunInUse as busy:
+        from ..runlist import offer_attach
+
+        return offer_attach(busy.run_dir, str(busy), interactive=interactive)
+
+
+class RunInUse(UsageError):
+    """Another process trains in the run folder (it may serve viewers: offer to attach)."""
+
+    def __init__(self, message: str, run_dir: Path) -> None:
+        super().__init__(message)
+        self.run_dir = run_dir
 
 
 @contextlib.contextmanager
-def hold_run_folders(launch: Launch, prog: str, argv: list[str]) -> Iterator[None]:
+def hold_run_folders(
+    launch: Launch, prog: str, argv: list[str], inherited: list[int] | None = None
+) -> Iterator[list[runlock.RunLock]]:
     """One writer per run folder: hold the lock of every folder the run saves in, for the
-    life of the run (the kernel drops it if the process dies, so it is never stuck)."""
+    life of the run (the kernel drops it if the process dies, so it is never stuck). A run
+    handed over by a dashboard adopts the locked descriptors it inherited instead."""
     folders = dict.fromkeys(
         folder.resolve() for folder in (launch.checkpoint.parent, launch.run_dir)
     )
     command = shlex.join([*prog.split(), *argv])
+    held: list[runlock.RunLock] = []
     with contextlib.ExitStack() as locks:
         for folder in folders:
             try:
-                locks.enter_context(runlock.acquire(folder, command=command))
+                lock = (
+                    _adopt_one(folder, inherited, command)
+                    if inherited
+                    else runlock.acquire(folder, command=command)
+                )
             except runlock.RunLockError as exc:
-                raise UsageError(str(exc)) from None
-        yield
+                raise RunInUse(str(exc), folder) from None
+            held.append(locks.enter_context(lock))
+        yield held
+
+
+def _adopt_one(folder: Path, inherited: list[int], command: str) -> runlock.RunLock:
+    """The lock of `folder` among the inherited descriptors (RunLockError if none is it)."""
+    for fd in inherited:
+        with contextlib.suppress(runlock.RunLockError):
+            return runlock.adopt(folder, fd, command=command)
+    raise runlock.RunLockError(f"no inherited descriptor holds the lock of {folder}")
+
+
+def served(launch: Launch, args: argparse.Namespace) -> int:
+    """Train headless and serve the run to viewers (`--headless --serve`)."""
+    from ..background import run_served
+
+    trainer = launch.trainer
+    return run_served(
+        trainer,
+        run_dir=launch.run_dir,
+        corpus_lines=launch.corpus_lines,
+        checkpoint=launch.checkpoint,
+        log_path=Path(args.log_jsonl) if args.log_jsonl else launch.run_dir / "metrics.jsonl",
+        quiet=args.quiet,
+        autosave_seconds=args.autosave_seconds,
+        ready_fd=args.ready_fd,
+        max_steps=trainer.step_count + args.steps if args.steps else None,
+        max_seconds=args.minutes * 60 if args.minutes else None,
+        max_epochs=args.max_epochs,
+    )
 
 
 def headless(launch: Launch, args: argparse.Namespace) -> int:
@@ -175,7 +251,9 @@ def headless(launch: Launch, args: argparse.Namespace) -> int:
     )
 
 
-def dashboard(launch: Launch, args: argparse.Namespace) -> int:
+def dashboard(
+    launch: Launch, args: argparse.Namespace, locks: list[runlock.RunLock] | None = None
+) -> int:
     """Open the Textual dashboard on an interactive terminal."""
     from ..app import run_app  # imported late: headless runs and errors need no Textual
 
@@ -184,4 +262,7 @@ def dashboard(launch: Launch, args: argparse.Namespace) -> int:
         corpus_lines=launch.corpus_lines,
         metrics_log=launch.run_dir / "metrics.jsonl",
         autosave_seconds=args.autosave_seconds,
+        serve_dir=launch.run_dir,
+        detacher=HandOver(launch.run_dir, launch.checkpoint, locks, args),
+        on_hangup=args.on_hangup,
     )
