@@ -73,6 +73,7 @@ class RnnTuiApp(App[str]):
         super().__init__()
         self.control = control
         self.detacher = detacher  # None: `d` is not offered and a hang-up saves and exits
+        self.left = False  # an attached dashboard left its run training
         self.on_hangup = on_hangup
         self.dashboard = DashboardScreen(
             control,
@@ -148,6 +149,7 @@ class RnnTuiApp(App[str]):
         self.quitting = True
         if self.detacher.remote:
             await self.dashboard.leave()
+            self.left = True
             self.exit(self.detacher.hand_over(None))
             return
         self.notify("Saving a checkpoint…", title="Detaching", timeout=10)
@@ -176,7 +178,10 @@ class RnnTuiApp(App[str]):
 
     @property
     def exit_status(self) -> int:
-        """0 when the run ended saved; 3 after a divergence; 1 when the last save failed."""
+        """0 when the run ended saved (or goes on: a viewer that left); 3 after a divergence; 1
+        when the last save failed."""
+        if self.left:
+            return 0
         screen = self.dashboard
         if screen.run_state in ("diverged", "crashed"):
             return EXIT_DIVERGED
