@@ -206,9 +206,17 @@ def choose_run(given: str | None, root: Path = DEFAULT_ROOT, verb: str = "attach
     return Path(live[int(answer) - 1].run_dir)
 
 
+def shown(path: Path) -> Path:
+    """A path as a person would type it here: relative to the working folder when inside it."""
+    with contextlib.suppress(ValueError, OSError):
+        return path.resolve().relative_to(Path.cwd().resolve())
+    return path
+
+
 def offer_attach(run_dir: Path, why: str, interactive: bool) -> int:
     """`rnn-tui CORPUS` found its run folder in use: offer to attach when the run serves viewers
     (on a terminal: ask; otherwise one line and exit 2); otherwise say who is in the way."""
+    run_dir = shown(run_dir)
     entry = describe(run_dir)
     if not (entry.live and entry.serving):
         raise UsageError(why)

@@ -83,8 +83,8 @@ def main(argv: list[str], prog: str = "rnn-tui serve") -> int:
     args = parser(prog).parse_args(argv)
     from ..runlist import choose_run
 
-    run_dir = choose_run(args.run_dir, verb="serve").resolve()
     check_port(args.host, args.port)
+    run_dir = choose_run(args.run_dir, verb="serve").resolve()
     if not is_loopback(args.host):
         print_error(
             f"serving on {args.host}:{args.port}, which other machines may reach: there is no "
