@@ -13,13 +13,14 @@ from types import ModuleType
 
 from .options import UsageError
 from .output import print_error, settle_output
-from .subcommands import attach, corpora, runs, sample, serve, train
+from .subcommands import attach, corpora, inspect, runs, sample, serve, train
 
 EXIT_USAGE = 2
 
 SUBCOMMANDS: dict[str, ModuleType] = {
     "train": train,
     "sample": sample,
+    "inspect": inspect,
     "corpora": corpora,
     "attach": attach,
     "runs": runs,

@@ -37,12 +37,15 @@ from rnn_tui.engine import (
     TrainingFailed,
 )
 from rnn_tui.engine.control import RunControl
+from rnn_tui.engine.events import WeightsCopied
 from rnn_tui.engine.metrics_log import MetricsLog
 
 from .dialogs import HelpDialog, SampleDialog
 from .formatting import format_value
 from .headless import resume_command
 from .messages import EventPosted
+from .screens.neuron import NeuronScreen
+from .screens.subject import WeightsReceiver
 from .widgets import HiddenPanel, HyperparameterPanel, LossPanel, SamplePanel, StatusPanel
 from .widgets.keybar import KeyBar
 
@@ -72,6 +75,14 @@ class DashboardScreen(Screen[str]):
             tooltip="after a divergence: restore the last good checkpoint with a 10x lower "
             "learning rate",
             id="rollback",
+        ),
+        Binding(
+            "i",
+            "inspect",
+            "Inspect",
+            tooltip="the neuron view: text coloured by any unit, the model's guesses, the cell "
+            "finder (on a copy of the weights; training goes on)",
+            id="inspect",
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help", id="help"),
         Binding(
@@ -213,6 +224,10 @@ class DashboardScreen(Screen[str]):
                     severity="error",
                     timeout=30,
                 )
+            case WeightsCopied() as copied:  # for the neuron view or the step-through sampler
+                for screen in self.app.screen_stack:
+                    if isinstance(screen, WeightsReceiver):
+                        screen.weights_copied(copied)
             case RolledBack() as rolled:
                 self.failure = ""
                 self.paused = True
@@ -341,6 +356,9 @@ class DashboardScreen(Screen[str]):
             return True if self.training else None
         if action == "rollback":
             return self.run_state == "diverged" and self.can_roll_back
+        if action == "inspect":  # the run must be alive to copy its weights
+            alive = self.run_state not in ("crashed", "stopped") and not self.finishing
+            return True if alive else None
         return True
 
     @property
@@ -395,6 +413,13 @@ class DashboardScreen(Screen[str]):
             if all(ch in self.info.vocab for ch in seed):
                 return seed
         return self.info.vocab[-1]
+
+    def action_inspect(self) -> None:
+        """Open the neuron view on a copy of the weights (training is not disturbed)."""
+        self.app.push_screen(NeuronScreen(control=self.control, latest_sample=self._latest_sample))
+
+    def _latest_sample(self) -> str:
+        return self.snapshot.sample if self.snapshot is not None else ""
 
     def action_help(self) -> None:
         """Show keys, panels and the corpus x-ray."""

@@ -15,11 +15,14 @@ from textual.widgets import Button, Input, Label, Static, Switch
 
 from rnn_tui.engine import ConfigError, SampleReady, VocabError
 from rnn_tui.engine.control import RunControl
+from rnn_tui.engine.events import WeightsCopied
 
+from .screens.stepper import StepperScreen
+from .screens.subject import ProbeSubject, WeightsReceiver
 from .widgets.sample_panel import printable
 
 
-class SampleDialog(ModalScreen[None]):
+class SampleDialog(ModalScreen[None], WeightsReceiver):
     """Seed, length, temperature, top-k and greedy; shows text generated from the current model."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -36,6 +39,8 @@ class SampleDialog(ModalScreen[None]):
         self.initial_temperature = temperature
         self.request_tag: str | None = None
         self.result: SampleReady | None = None
+        self.weights_tag: str | None = None  # Step asked for a copy of the weights
+        self.step_settings: tuple[str, float, int] = ("", 1.0, 0)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sample-dialog") as dialog:
@@ -67,6 +72,11 @@ class SampleDialog(ModalScreen[None]):
                 yield Static("Press Enter or Generate.", id="sample-output", markup=False)
             with Horizontal(id="sample-buttons"):
                 yield Button("Generate", id="sample-generate", variant="primary")
+                yield Button(
+                    "Step",
+                    id="sample-step",
+                    tooltip="one character at a time: the candidates, draw, pick, force, undo",
+                )
                 yield Button("Close", id="sample-close")
 
     def on_mount(self) -> None:
@@ -97,6 +107,44 @@ class SampleDialog(ModalScreen[None]):
         error.display = False
         self.result = None
         self.query_one("#sample-output", Static).update("Generating…")
+
+    @on(Button.Pressed, "#sample-step")
+    def step(self) -> None:
+        """Open the step-through sampler on a copy of the weights, from this seed."""
+        seed = self.query_one("#sample-seed", Input).value
+        try:
+            temperature = float(self.query_one("#sample-temperature", Input).value or "nan")
+            top_k = int(self.query_one("#sample-top-k", Input).value or "0")
+        except ValueError:
+            self._error("top-k must be a whole number and temperature a number")
+            return
+        self.step_settings = (seed, temperature, top_k)
+        self.weights_tag = self.control.request_weights()
+        self.query_one("#sample-output", Static).update("Copying the weights…")
+
+    def weights_copied(self, event: WeightsCopied) -> None:
+        """The copy Step asked for: open the step-through sampler on it."""
+        if event.tag != self.weights_tag:
+            return
+        self.weights_tag = None
+        subject = ProbeSubject.from_weights(event)
+        seed, temperature, top_k = self.step_settings
+        try:
+            screen = StepperScreen(
+                subject.model,
+                subject.params,
+                subject.vocab,
+                seed,
+                seed=subject.seed,
+                temperature=temperature,
+                top_k=top_k,
+                describe=subject.describe,
+            )
+        except (VocabError, ValueError) as exc:
+            self._error(str(exc))
+            return
+        self.query_one("#sample-output", Static).update("Press Enter or Generate.")
+        self.app.push_screen(screen)
 
     def _error(self, message: str) -> None:
         error = self.query_one("#sample-error", Static)

@@ -46,6 +46,12 @@ def parser(prog: str = "rnn-tui sample") -> Parser:
         "--top-k", type=int, default=0, help="draw only from the k likeliest characters (0: all)"
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--step",
+        action="store_true",
+        help="step through on a terminal: see the candidates, draw, pick or force each "
+        "character, undo (the same seed draws the same text as without --step)",
+    )
     return p
 
 
@@ -75,6 +81,8 @@ def main(argv: list[str], prog: str = "rnn-tui sample") -> int:
         raise UsageError(f"--temperature must be positive (got {args.temperature})")
     if args.top_k < 0 or args.seed < 0:
         raise UsageError("--top-k and --seed must not be negative")
+    if args.step:
+        check_step(args)
     prime = read_prime_file(args.prime_file) if args.prime_file else args.prime
     try:
         saved = load_model(args.checkpoint)
@@ -84,6 +92,8 @@ def main(argv: list[str], prog: str = "rnn-tui sample") -> int:
         check_prime(prime, vocab)
     except (CheckpointError, VocabError) as exc:
         raise UsageError(str(exc)) from None
+    if args.step:
+        return step_through(saved, prime, args)
     rng = np.random.default_rng(args.seed)
     out = sys.stdout
     try:
@@ -107,4 +117,36 @@ def main(argv: list[str], prog: str = "rnn-tui sample") -> int:
             out.write("\n")
     except (KeyboardInterrupt, BrokenPipeError):
         return 0
+    return 0
+
+
+def check_step(args) -> None:
+    """--step is a screen: it needs a terminal, and generates one sample by hand."""
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise UsageError(
+            "--step needs an interactive terminal (you steer it key by key); drop --step to "
+            "stream the text in a script or pipe"
+        )
+    if args.num_samples != 1 or args.greedy:
+        raise UsageError("--step makes one sample by hand: drop --num-samples and --greedy")
+
+
+def step_through(saved, prime: str, args) -> int:
+    """The step-through sampler on this terminal, seeded as the streamed sample would be."""
+    from ..screens.host import MicroscopeApp
+    from ..screens.stepper import StepperScreen
+
+    model = saved.model
+    step = int(saved.meta.get("step", 0))
+    screen = StepperScreen(
+        model,
+        saved.params,
+        saved.vocab,
+        prime,
+        seed=args.seed,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        describe=f"{model.cells[0].kind} {model.num_layers}×{model.hidden_size} · step {step:,}",
+    )
+    MicroscopeApp(screen).run()
     return 0
