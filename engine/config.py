@@ -120,7 +120,8 @@ class Config:
     )
     total_steps: int = setting(
         0,
-        "cosine schedule: steps from the end of warm-up to the floor (0: no decay)",
+        "cosine schedule: a fixed number of steps from the end of warm-up to the floor (0: the "
+        "run's budget of minutes or steps; without one, cycles of cycle_minutes)",
         low=0,
         high=STEPS,
         flag="--cosine-steps",
@@ -128,6 +129,15 @@ class Config:
     )
     min_lr: float = setting(
         0.0, "cosine schedule: the rate it decays to (at most the base)", low=0, high=100
+    )
+    cycle_minutes: float = setting(
+        5.0,
+        "cosine schedule without a budget (or past it): minutes of training in the first cycle "
+        "from the base down to min_lr; each later cycle is twice as long",
+        low=0,
+        high=10**6,
+        low_open=True,
+        unit="minutes",
     )
     # sampling
     temperature: float = setting(

@@ -54,6 +54,9 @@ class Snapshot:
     last_checkpoint: str | None = None
     message: str = ""  # why the state is what it is (e.g. divergence reason)
     scheduled_learning_rate: float | None = None  # rate in use under a schedule (None: constant)
+    schedule: str = ""  # the schedule and where it stands ("cosine 2:10/5:00")
+    horizon_unit: str | None = None  # what a budget-following cosine spans: "steps" or "seconds"
+    horizon_end: float | None = None  # the step count or training seconds its cycle ends at
 
     @property
     def bits(self) -> float:

@@ -42,6 +42,9 @@ def metrics_record(s: Snapshot) -> dict[str, Any]:
         "clipped_fraction": _finite(s.clipped_fraction),
         "learning_rate": s.hparams.get("learning_rate"),  # the schedule's base
         "scheduled_learning_rate": s.scheduled_learning_rate,  # in use; None without a schedule
+        "schedule": s.schedule,  # what it does and where it stands: "cosine 2:10/5:00"
+        "horizon_unit": s.horizon_unit,  # a budget-following cosine spans "steps" or "seconds"
+        "horizon_end": s.horizon_end,  # ... and its cycle ends at this step count / training time
     }
 
 

@@ -20,6 +20,7 @@ from .config import Config
 from .metrics import CurveHistory
 from .model import CharModel
 from .optim import OPTIMIZER_SLOTS
+from .schedule import Horizon
 from .vocab import Vocab
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def checkpoint_data(trainer: Trainer) -> CheckpointData:
         "corpus_name": trainer.corpus_name,
         "step": trainer.step_count,
         "elapsed": trainer.elapsed,
+        "schedule_horizon": trainer.horizon.to_dict(),
         "streams": trainer.streams.state_dict(),
         "smooth_loss": trainer.smooth.value,
         "last_loss": trainer.last_loss,
@@ -89,6 +91,13 @@ def restore(trainer: Trainer, data: CheckpointData) -> None:
         trainer.fine_tuned_from = meta.get("fine_tuned_from")
         trainer.step_count = int(meta["step"])
         trainer.elapsed = float(meta["elapsed"])
+        # before horizons were saved, a run had no budget: open-ended from the start
+        saved_horizon = meta.get("schedule_horizon")
+        trainer.horizon = (
+            Horizon.open_ended(trainer.config)
+            if saved_horizon is None
+            else Horizon.from_dict(saved_horizon)
+        )
         trainer.streams.load_state_dict(meta["streams"])
         trainer.smooth.value = float(meta["smooth_loss"])
         trainer.last_loss = float(meta["last_loss"])
@@ -187,12 +196,18 @@ def saved_settings(path: str | Path, meta: dict[str, Any]) -> tuple[Config, Voca
 def upgraded_config(values: Any) -> Any:
     """A config saved by an earlier rnn-tui, in today's terms.
 
-    Before `min_lr` existed the cosine schedule decayed to a tenth of its base rate.
+    Before `min_lr` existed the cosine schedule decayed to a tenth of its base rate. Before
+    `cycle_minutes` existed a cosine without `total_steps` did not decay at all (it now follows
+    the run's budget): such a run stays constant after its warm-up.
     """
-    if isinstance(values, dict) and "min_lr" not in values and values.get("schedule") == "cosine":
+    if not isinstance(values, dict) or values.get("schedule") != "cosine":
+        return values
+    if "min_lr" not in values:
         rate = values.get("learning_rate")
         if isinstance(rate, (int, float)) and not isinstance(rate, bool):
-            return dict(values, min_lr=0.1 * rate)
+            values = dict(values, min_lr=0.1 * rate)
+    if "cycle_minutes" not in values and values.get("total_steps") == 0:
+        values = dict(values, schedule="constant")
     return values
 
 

@@ -63,10 +63,11 @@ from .optim import (
     clip_by_global_norm,
     clip_by_value,
     global_norm,
-    learning_rate_at,
     make_optimizer,
 )
 from .sampler import check_prime, sample_text
+from .schedule import Horizon, HorizonUnit, follows_horizon, rate_at
+from .schedule import describe as describe_schedule
 from .store import CheckpointStore
 from .streams import CharStreams, split_ids, validation_loss
 from .vocab import Vocab
@@ -136,6 +137,10 @@ class Trainer(RunControl):
         self.hidden_state = self.model.initial_state(config.batch_size)  # (L, S, B, H)
         self.step_count = 0
         self.elapsed = 0.0
+        # what training time is measured with (a test's fake clock, a benchmark's CPU time)
+        self.clock: Callable[[], float] = time.perf_counter
+        self.horizon = Horizon.open_ended(config)  # the run's budget: set_budget(), checkpointed
+        self._last_rate: float | None = None  # the rate of the last update (divergence messages)
         self.smooth = SmoothedLoss(len(self.vocab), config.seq_length)
         self.train_curve = CurveHistory()
         self.val_curve = CurveHistory(persistence.VAL_CURVE_CAPACITY)
@@ -222,7 +227,8 @@ class Trainer(RunControl):
             self.clipped_fraction = clip_by_value(self._flat_grads, cfg.clip)
         else:
             self.clipped_fraction = clip_by_global_norm(self._flat_grads, cfg.clip, norm)
-        self.optimizer.update(self._flat_params, self._flat_grads, self.current_learning_rate())
+        self._last_rate = self.current_learning_rate()
+        self.optimizer.update(self._flat_params, self._flat_grads, self._last_rate)
         self.hidden_state = result.state
         self.step_count += 1
         self.grad_norm = norm
@@ -255,7 +261,7 @@ class Trainer(RunControl):
         cfg = self.config
         if not self.scheduled:
             return f"learning rate {cfg.learning_rate:g}"
-        last = self.learning_rate_at(max(self.step_count - 1, 0))
+        last = self.current_learning_rate() if self._last_rate is None else self._last_rate
         return f"learning rate {last:g} (schedule base {cfg.learning_rate:g})"
 
     @property
@@ -267,19 +273,33 @@ class Trainer(RunControl):
         """The rate the next step uses: the live `learning_rate` is the schedule's base."""
         return self.learning_rate_at(self.step_count)
 
-    def learning_rate_at(self, step: int) -> float:
-        """The scheduled rate of a (0-based) step under the current settings."""
-        cfg = self.config
-        return learning_rate_at(
-            step,
-            cfg.learning_rate,
-            cfg.schedule,
-            cfg.warmup_steps,
-            cfg.decay_steps,
-            cfg.decay_rate,
-            cfg.total_steps,
-            cfg.min_lr,
-        )
+    def learning_rate_at(self, step: int, elapsed: float | None = None) -> float:
+        """The scheduled rate of a (0-based) step taken after `elapsed` seconds of training (by
+        default the training time so far) under the current settings and horizon."""
+        at = self.elapsed if elapsed is None else elapsed
+        return rate_at(self.config, self.horizon, step, at)
+
+    def set_budget(self, unit: HorizonUnit | None, length: float = 0.0) -> None:
+        """Give this run a budget from where it stands: `length` more steps or seconds of
+        training, over which the cosine decays to its floor. None: no budget (open-ended)."""
+        if unit is None:
+            self.horizon = Horizon.open_ended(self.config, self.elapsed)
+        else:
+            start = self.step_count if unit == "steps" else self.elapsed
+            self.horizon = Horizon(unit, float(start), float(length), budget=True)
+
+    def budget_left(self) -> tuple[HorizonUnit, float] | None:
+        """(unit, steps or seconds) of the run's budget still to train, or None without one
+        (or once it is spent)."""
+        h = self.horizon
+        if not h.budget:
+            return None
+        left = h.start + h.length - (self.step_count if h.unit == "steps" else self.elapsed)
+        return (h.unit, left) if left > 0 else None
+
+    def schedule_text(self) -> str:
+        """The schedule and where it stands, in a few words ('cosine 2:10/5:00')."""
+        return describe_schedule(self.config, self.horizon, self.step_count, self.elapsed)
 
     def evaluate(self, interruptible: bool = False) -> float | None:
         """Validation loss per character over (the first val_max_chars of) the held-out text.
@@ -468,7 +488,7 @@ class Trainer(RunControl):
             if self.run_state != "running":
                 self.run_state = "running"
                 publish(self.snapshot())
-            t0 = time.perf_counter()
+            clock0 = self.clock()
             try:
                 self.train_step()
             except FloatingPointError as exc:
@@ -479,7 +499,7 @@ class Trainer(RunControl):
                     return "diverged"
                 continue
             now = time.perf_counter()
-            self.elapsed += now - t0
+            self.elapsed += self.clock() - clock0  # training time: pauses excluded
             self._throughput.add(now, self.step_count * self.chars_per_step)
             every = self.config.sample_every
             if every and self.step_count % every == 0:
@@ -659,4 +679,9 @@ class Trainer(RunControl):
             last_checkpoint=self.last_checkpoint,
             message=self.message,
             scheduled_learning_rate=self.current_learning_rate() if self.scheduled else None,
+            schedule=self.schedule_text(),
+            horizon_unit=self.horizon.unit if follows_horizon(cfg) else None,
+            horizon_end=self.horizon.end(self.step_count, self.elapsed)
+            if follows_horizon(cfg)
+            else None,
         )

@@ -234,7 +234,9 @@ async def test_a_scheduled_learning_rate_shows_the_rate_in_use_beside_its_base(t
         await pilot.press("space")
         await wait_for(pilot, lambda: dashboard(app).run_state == "paused", what="the pause")
         await wait_for(
-            pilot, lambda: panel.border_subtitle == "lr now 0.01", what="the decayed rate"
+            pilot,
+            lambda: panel.border_subtitle == "lr 0.01 · cosine to step 40",
+            what="the decayed rate and its schedule",
         )
         assert panel.input_for("learning_rate").value == "0.1"  # the base stays editable
         await quit_app(pilot, app)

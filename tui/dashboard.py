@@ -280,7 +280,7 @@ class DashboardScreen(Screen[str]):
                 panel.set_class(failed, "-diverged")
             status.show(snapshot, state=shown, message=self.failure)
             self.query_one(HyperparameterPanel).show(
-                snapshot.hparams, snapshot.scheduled_learning_rate
+                snapshot.hparams, snapshot.scheduled_learning_rate, snapshot.schedule
             )
 
     def _apply_newest_panels(self) -> None:

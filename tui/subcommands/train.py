@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from rnn_tui.engine import runlock
+from rnn_tui.engine import Trainer, runlock
 from rnn_tui.engine.allocator import retain_freed_memory
 from rnn_tui.engine.config import PRESETS
 
+from ..formatting import format_duration
 from ..handover import HandOver
 from ..launch import Launch, blas_threads, prepare
 from ..options import Parser, UsageError, add_settings
@@ -44,8 +46,16 @@ def parser(prog: str = "rnn-tui", epilog: str | None = None) -> Parser:
     )
     run = p.add_argument_group("the run")
     limit = run.add_mutually_exclusive_group()
-    limit.add_argument("--steps", type=int, help="stop after this many more steps")
-    limit.add_argument("--minutes", type=float, help="stop after this many minutes of training")
+    limit.add_argument(
+        "--steps",
+        type=int,
+        help="stop after this many more steps (a cosine schedule decays over them)",
+    )
+    limit.add_argument(
+        "--minutes",
+        type=float,
+        help="stop after this many minutes of training (a cosine schedule decays over them)",
+    )
     run.add_argument(
         "--max-epochs",
         type=int,
@@ -218,17 +228,18 @@ def served(launch: Launch, args: argparse.Namespace) -> int:
     from ..background import run_served
 
     trainer = launch.trainer
+    max_steps, max_seconds, note = schedule_budget(trainer, args)
     return run_served(
         trainer,
         run_dir=launch.run_dir,
-        corpus_lines=launch.corpus_lines,
+        corpus_lines=[*launch.corpus_lines, note] if note else launch.corpus_lines,
         checkpoint=launch.checkpoint,
         log_path=Path(args.log_jsonl) if args.log_jsonl else launch.run_dir / "metrics.jsonl",
         quiet=args.quiet,
         autosave_seconds=args.autosave_seconds,
         ready_fd=args.ready_fd,
-        max_steps=trainer.step_count + args.steps if args.steps else None,
-        max_seconds=args.minutes * 60 if args.minutes else None,
+        max_steps=max_steps,
+        max_seconds=max_seconds,
         max_epochs=args.max_epochs,
     )
 
@@ -238,17 +249,41 @@ def headless(launch: Launch, args: argparse.Namespace) -> int:
     from ..headless import run_headless
 
     trainer = launch.trainer
+    max_steps, max_seconds, note = schedule_budget(trainer, args)
     return run_headless(
         trainer,
-        corpus_lines=launch.corpus_lines,
+        corpus_lines=[*launch.corpus_lines, note] if note else launch.corpus_lines,
         checkpoint=launch.checkpoint,
         log_path=args.log_jsonl,
         quiet=args.quiet,
         autosave_seconds=args.autosave_seconds,
-        max_steps=trainer.step_count + args.steps if args.steps else None,
-        max_seconds=args.minutes * 60 if args.minutes else None,
+        max_steps=max_steps,
+        max_seconds=max_seconds,
         max_epochs=args.max_epochs,
     )
+
+
+def schedule_budget(
+    trainer: Trainer, args: argparse.Namespace
+) -> tuple[int | None, float | None, str]:
+    """The run's budget (max_steps, max_seconds, a line saying so): a new one from --steps or
+    --minutes, over which the learning-rate schedule decays (engine/schedule.py); without either,
+    what is left of a resumed run's own budget, so an interrupted run ends where it would have."""
+    if args.steps:
+        trainer.set_budget("steps", args.steps)
+        return trainer.step_count + args.steps, None, ""
+    if args.minutes:
+        trainer.set_budget("seconds", args.minutes * 60)
+        return None, args.minutes * 60, ""
+    left = trainer.budget_left()
+    if left is None:
+        return None, None, ""
+    unit, amount = left
+    if unit == "steps":
+        steps = math.ceil(amount)
+        note = f"continuing this run's budget: {steps:,} steps left"
+        return trainer.step_count + steps, None, note
+    return None, amount, f"continuing this run's budget: {format_duration(amount)} left"
 
 
 def dashboard(
@@ -257,6 +292,8 @@ def dashboard(
     """Open the Textual dashboard on an interactive terminal."""
     from ..app import run_app  # imported late: headless runs and errors need no Textual
 
+    if args.steps or args.minutes:  # the dashboard does not stop, but its schedule spans them
+        schedule_budget(launch.trainer, args)
     return run_app(
         launch.trainer,
         corpus_lines=launch.corpus_lines,

@@ -91,13 +91,18 @@ class HyperparameterPanel(Vertical):
         for field in self.query(Input):
             field.remove_class("-invalid-value")
 
-    def show(self, values: Mapping[str, float], scheduled_rate: float | None = None) -> None:
+    def show(
+        self, values: Mapping[str, float], scheduled_rate: float | None = None, schedule: str = ""
+    ) -> None:
         """Reflect the trainer's live values in every input not being edited.
 
         Under a learning-rate schedule the `lr` input holds the schedule's base; the rate in use
-        goes in the border's subtitle, so a decayed run does not look like it trains at the base.
+        and the schedule with its horizon go in the border's subtitle ("lr 0.0031 · cosine
+        2:10/5:00"), so a decayed run does not look like it trains at the base.
         """
-        subtitle = "" if scheduled_rate is None else f"lr now {scheduled_rate:.2g}"
+        subtitle = ""
+        if scheduled_rate is not None:
+            subtitle = f"lr {scheduled_rate:.2g}" + (f" · {schedule}" if schedule else "")
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle
         if dict(values) == self.values:
