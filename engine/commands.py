@@ -67,6 +67,7 @@ class RequestWeights:
     a WeightsCopied with `tag` answers it. Training goes on undisturbed."""
 
     tag: str = ""  # chosen by the requester to recognise its answer among everyone's
+    train_chars: int = 0  # also this much of the training text, from its start (the lr finder)
 
 
 Command = (

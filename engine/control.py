@@ -99,11 +99,12 @@ class RunControl:
         self.submit(RequestSample(seed, length, temperature, greedy, top_k, rng_seed, tag))
         return tag
 
-    def request_weights(self, tag: str | None = None) -> str:
+    def request_weights(self, tag: str | None = None, train_chars: int = 0) -> str:
         """Ask for a copy of the parameters between steps (for the neuron view and the cell
-        finder); a WeightsCopied with the returned tag follows."""
+        finder; with `train_chars` of the training text for the learning-rate finder); a
+        WeightsCopied with the returned tag follows."""
         tag = tag or f"weights-{next(_tags)}"
-        self.submit(RequestWeights(tag))
+        self.submit(RequestWeights(tag, train_chars))
         return tag
 
     def request_rollback(self, learning_rate: float | None = None) -> None:

@@ -163,6 +163,7 @@ class WeightsCopied:
     params: Mapping[str, np.ndarray]  # name -> read-only copy
     passage: str
     warmup: str
+    train_text: str = ""  # the start of the training text, as much as RequestWeights asked for
 
 
 PROBE_PASSAGE_CHARS = 20_000  # what the cell finder reads by default

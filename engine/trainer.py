@@ -37,7 +37,7 @@ from .commands import (
     Stop,
     UpdateHparams,
 )
-from .config import LIVE_HPARAMS, Config, check
+from .config import LIVE_HPARAMS, Config, ConfigError, check
 from .control import RunControl
 from .events import (
     PROBE_PASSAGE_CHARS,
@@ -394,7 +394,9 @@ class Trainer(RunControl):
                 if rate is not None:
                     self.config.replace(learning_rate=rate)
                 self._commands.put(command)
-            case RequestWeights():
+            case RequestWeights(train_chars=chars):
+                if isinstance(chars, bool) or not isinstance(chars, int) or chars < 0:
+                    raise ConfigError(f"train_chars must be a count, 0 or more (got {chars!r})")
                 self._commands.put(command)
             case _:
                 raise TypeError(f"not a command: {command!r}")
@@ -544,10 +546,10 @@ class Trainer(RunControl):
                     self._rollback(rate)
                 case RequestSample():
                     self._publish(self._requested_sample(command))
-                case RequestWeights(tag=tag):
-                    self._publish(self.weights_copy(tag))
+                case RequestWeights(tag=tag, train_chars=chars):
+                    self._publish(self.weights_copy(tag, chars))
 
-    def weights_copy(self, tag: str = "") -> WeightsCopied:
+    def weights_copy(self, tag: str = "", train_chars: int = 0) -> WeightsCopied:
         """Read-only copies of the parameters and the text to probe them on (call from the
         training thread, or when not running: the copies are what makes probing race-free).
 
@@ -567,6 +569,7 @@ class Trainer(RunControl):
             params=frozen_mapping({name: frozen_array(p) for name, p in self.params.items()}),
             passage=self.vocab.decode(ids[:PROBE_PASSAGE_CHARS]),
             warmup=self.vocab.decode(warmup),
+            train_text=self.vocab.decode(self.train_ids[: max(0, train_chars)]),
         )
 
     def _requested_sample(self, request: RequestSample) -> SampleReady:

@@ -373,3 +373,34 @@ def test_attach_and_serve_with_nothing_live_say_what_to_do_in_one_line(tmp_path,
         assert result.returncode == 2, (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stderr.startswith("rnn-tui: error: ")
+
+
+def test_a_paused_dashboard_detached_stays_paused_in_the_background(tmp_path, corpus):
+    import argparse
+
+    from rnn_tui.tui.handover import HandOver
+
+    hand_over = HandOver(
+        tmp_path / "run", tmp_path / "run" / "latest.npz", [], argparse.Namespace()
+    )
+    hand_over.prepare(control=None, paused=True)
+    assert "--start-paused" in hand_over.command("ckpt.npz", [], 9)
+    hand_over.prepare(control=None, paused=False)
+    assert "--start-paused" not in hand_over.command("ckpt.npz", [], 9)
+
+    run = subprocess.Popen(
+        command(
+            "train", str(corpus), *TINY, "--headless", "--serve", "--quiet", "--start-paused",
+            "--run-dir", "runs/tiny", "--autosave-seconds", "0",
+        ),
+        cwd=tmp_path, env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    with ended_afterwards([run.pid]):
+        assert wait_for(lambda: (tmp_path / "runs/tiny/.rnn-tui.sock").exists())
+        shown = entry(tmp_path, "runs/tiny")
+        assert shown["state"] == "paused" and shown["step"] == 0
+        viewer = RemoteRun(tmp_path / "runs" / "tiny")
+        viewer.resume()
+        assert wait_for(lambda: entry(tmp_path, "runs/tiny")["step"] > 0)
+        viewer.stop()
+        assert run.wait(HANG) == 0

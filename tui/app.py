@@ -107,7 +107,7 @@ class RnnTuiApp(App[str]):
             return
         detach = number == signal.SIGHUP and self.on_hangup == "detach" and self.can_detach
         if detach:
-            self.detacher.prepare(self.control)
+            self.detacher.prepare(self.control, paused=self.dashboard.paused)
         self.control.stop()  # at once: the training thread stops even before the UI gets to it
         if number == signal.SIGHUP:
             self._hang_up(detach)
@@ -153,7 +153,7 @@ class RnnTuiApp(App[str]):
             self.exit(self.detacher.hand_over(None))
             return
         self.notify("Saving a checkpoint…", title="Detaching", timeout=10)
-        self.detacher.prepare(self.control)
+        self.detacher.prepare(self.control, paused=self.dashboard.paused)
         message = await self.dashboard.finish()
         if self.dashboard.saved:
             path = self.dashboard.final_save.path

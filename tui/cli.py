@@ -13,7 +13,7 @@ from types import ModuleType
 
 from .options import UsageError
 from .output import print_error, settle_output
-from .subcommands import attach, corpora, inspect, runs, sample, serve, train
+from .subcommands import attach, corpora, inspect, lr_find, runs, sample, serve, train
 
 EXIT_USAGE = 2
 
@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "attach": attach,
     "runs": runs,
     "serve": serve,
+    "lr-find": lr_find,
 }
 
 

@@ -43,6 +43,7 @@ from rnn_tui.engine.metrics_log import MetricsLog
 from .dialogs import HelpDialog, SampleDialog
 from .formatting import format_value
 from .headless import resume_command
+from .lr_dialog import LearningRateDialog
 from .messages import EventPosted
 from .screens.neuron import NeuronScreen
 from .screens.subject import WeightsReceiver
@@ -83,6 +84,14 @@ class DashboardScreen(Screen[str]):
             tooltip="the neuron view: text coloured by any unit, the model's guesses, the cell "
             "finder (on a copy of the weights; training goes on)",
             id="inspect",
+        ),
+        Binding(
+            "l",
+            "lr_find",
+            "LR finder",
+            tooltip="while paused: a learning-rate range test on a copy of the model, and the "
+            "suggested rate to apply",
+            id="lr-find",
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help", id="help"),
         Binding(
@@ -350,7 +359,7 @@ class DashboardScreen(Screen[str]):
             return self.training and not self.paused
         if action == "resume":
             return self.training and self.paused
-        if action == "sample":
+        if action in ("sample", "lr_find"):
             return True if self.training and self.paused else None
         if action == "save":
             return True if self.training else None
@@ -406,6 +415,12 @@ class DashboardScreen(Screen[str]):
                 seed=self._default_seed(),
                 temperature=float(snapshot.hparams["temperature"]) if snapshot else 1.0,
             )
+        )
+
+    def action_lr_find(self) -> None:
+        """Open the learning-rate finder on a copy of the paused model."""
+        self.app.push_screen(
+            LearningRateDialog(self.control, step=self.snapshot.step if self.snapshot else 0)
         )
 
     def _default_seed(self) -> str:

@@ -37,8 +37,9 @@ class Detacher(Protocol):
 
     remote: bool  # True: the run is elsewhere already (leaving is all there is to do)
 
-    def prepare(self, control: RunControl) -> None:
-        """Called with the app's control before the run stops for a hand-over."""
+    def prepare(self, control: RunControl, paused: bool = False) -> None:
+        """Called with the app's control before the run stops for a hand-over (`paused`: the
+        run was paused, and stays paused where it goes on)."""
 
     def hand_over(self, checkpoint: str | None) -> str:
         """Leave the run training (from `checkpoint`, just saved); the line to print."""
@@ -65,9 +66,11 @@ class HandOver:
         self.checkpoint = Path(checkpoint)
         self.locks = locks
         self.args = args
+        self.paused = False
         self.process: subprocess.Popen[bytes] | None = None
 
-    def prepare(self, control: RunControl) -> None:
+    def prepare(self, control: RunControl, paused: bool = False) -> None:
+        self.paused = paused
         if isinstance(control, ServedRun):
             control.moving = True  # its viewers reconnect to the background process
 
@@ -87,6 +90,8 @@ class HandOver:
         for flag in ("keep_newlines", "keep_boilerplate"):
             if getattr(args, flag, False):
                 argv.append(f"--{flag.replace('_', '-')}")
+        if self.paused:
+            argv.append("--start-paused")
         for fd in lock_fds:
             argv += ["--inherit-lock", str(fd)]
         argv += ["--ready-fd", str(ready_fd)]
@@ -166,7 +171,7 @@ class Leave:
     def __init__(self, remote_run: RemoteRun) -> None:
         self.run = remote_run
 
-    def prepare(self, control: RunControl) -> None:
+    def prepare(self, control: RunControl, paused: bool = False) -> None:
         pass
 
     def hand_over(self, checkpoint: str | None = None) -> str:

@@ -116,6 +116,7 @@ def parser(prog: str = "rnn-tui", epilog: str | None = None) -> Parser:
     # the dashboard's `d` hands its run to `--headless --serve` with these (not for people)
     run.add_argument("--inherit-lock", type=int, action="append", help=argparse.SUPPRESS)
     run.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    run.add_argument("--start-paused", action="store_true", help=argparse.SUPPRESS)
     text = p.add_argument_group("the text")
     text.add_argument("--encoding", help="text encoding of the corpus (default utf-8)")
     text.add_argument(
@@ -228,6 +229,8 @@ def served(launch: Launch, args: argparse.Namespace) -> int:
     from ..background import run_served
 
     trainer = launch.trainer
+    if args.start_paused:  # a paused dashboard was detached: it stays paused
+        trainer.pause()
     max_steps, max_seconds, note = schedule_budget(trainer, args)
     return run_served(
         trainer,
