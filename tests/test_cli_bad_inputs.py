@@ -433,6 +433,121 @@ CASES = [
         ("checkpoint", "(see rnn-tui sample --help)"),
         what="`sample` with its checkpoint missing",
     ),
+    # -- inspect and sample --step (the microscope) ------------------------------------------------
+    Case(
+        "inspect-without-checkpoint",
+        ("inspect",),
+        ("checkpoint", "(see rnn-tui inspect --help)"),
+        what="`inspect` with its checkpoint missing",
+    ),
+    Case(
+        "inspect-missing",
+        ("inspect", "ckpt/missing.npz", "--find-cells"),
+        ("does not exist",),
+        what="`inspect` of a missing checkpoint",
+    ),
+    Case(
+        "inspect-corrupt",
+        ("inspect", "ckpt/random.npz", "--find-cells"),
+        ("not a valid .npz",),
+        what="`inspect` of a corrupt checkpoint",
+    ),
+    Case(
+        "inspect-without-terminal",
+        ("inspect", "ckpt/good.npz"),
+        ("interactive terminal", "--find-cells"),
+        what="the neuron view (`inspect` with no output option) with output to a pipe",
+    ),
+    Case(
+        "inspect-top-0",
+        ("inspect", "ckpt/good.npz", "--find-cells", "--top", "0"),
+        ("--top",),
+        what="`inspect --find-cells --top 0`",
+    ),
+    Case(
+        "inspect-unit-too-large",
+        ("inspect", "ckpt/good.npz", "--unit", "8"),
+        ("--unit 8", "0..7"),
+        what="`inspect --unit 8` of a model with 8 units",
+    ),
+    Case(
+        "inspect-layer-too-large",
+        ("inspect", "ckpt/good.npz", "--unit", "0", "--layer", "1"),
+        ("--layer 1", "0 to 0"),
+        what="`inspect --layer 1` of a one-layer model",
+    ),
+    Case(
+        "inspect-signal-c-of-an-rnn",
+        ("inspect", "ckpt/good.npz", "--unit", "0", "--signal", "c"),
+        ("--signal c", "lstm"),
+        what="`inspect --signal c` of a tanh RNN (no memory cell)",
+    ),
+    Case(
+        "inspect-layer-without-unit",
+        ("inspect", "ckpt/good.npz", "--find-cells", "--layer", "0"),
+        ("--unit",),
+        what="`inspect --layer` without `--unit`",
+    ),
+    Case(
+        "inspect-chars-0",
+        ("inspect", "ckpt/good.npz", "--unit", "0", "--chars", "0"),
+        ("--chars",),
+        what="`inspect --chars 0`",
+    ),
+    Case(
+        "inspect-text-missing",
+        ("inspect", "ckpt/good.npz", "--find-cells", "--text", "nope.txt"),
+        ("nope.txt", "no such file"),
+        what="`inspect --text` of a file that does not exist",
+    ),
+    Case(
+        "inspect-text-not-utf8",
+        ("inspect", "ckpt/good.npz", "--find-cells", "--text", "latin1.txt"),
+        ("not UTF-8",),
+        what="`inspect --text` of Latin-1 bytes",
+    ),
+    Case(
+        "inspect-text-outside-vocabulary",
+        ("inspect", "ckpt/good.npz", "--find-cells", "--text", "spaces.txt"),
+        ("not in the vocabulary",),
+        what="`inspect --text` with characters the model never saw",
+    ),
+    Case(
+        "inspect-corpus-gone",
+        ("inspect", "ckpt/orphan.npz", "--find-cells"),
+        ("no such file", "--text FILE"),
+        what="`inspect` after the run's corpus file was deleted",
+    ),
+    Case(
+        "inspect-corpus-edited",
+        ("inspect", "ckpt/edited.npz", "--find-cells"),
+        ("has changed", "--text FILE"),
+        what="`inspect` after new characters were added to the run's corpus",
+    ),
+    Case(
+        "inspect-html-over-a-file",
+        ("inspect", "ckpt/good.npz", "--html", "corpus.txt"),
+        ("refusing to overwrite",),
+        what="`inspect --html` naming a file rnn-tui did not write",
+    ),
+    Case(
+        "inspect-html-folder",
+        ("inspect", "ckpt/good.npz", "--html", "blobs"),
+        ("is a folder",),
+        what="`inspect --html` naming a folder",
+    ),
+    Case(
+        "inspect-html-missing-folder",
+        ("inspect", "ckpt/good.npz", "--html", "nowhere/page.html"),
+        ("nowhere", "does not exist"),
+        what="`inspect --html` in a folder that does not exist",
+    ),
+    Case(
+        "sample-step-without-terminal",
+        ("sample", "ckpt/good.npz", "--step"),
+        ("interactive terminal", "--step"),
+        what="`sample --step` with output to a pipe",
+    ),
 ]
 
 

@@ -153,14 +153,14 @@ def check_unit(args, saved: SavedModel) -> tuple[int, str]:
         return layer, signal
     if layer >= model.num_layers:
         raise UsageError(
-            f"--layer {layer}: the model has {model.num_layers} layer(s), 0..{model.num_layers - 1}"
+            f"--layer {layer}: the model's layers are numbered 0 to {model.num_layers - 1}"
         )
     kind = model.cells[0].kind
     names = trace(model, saved.params, np.zeros(1, np.intp)).names  # what the cell reports
     if signal not in names:
         raise UsageError(
-            f"--signal {signal}: a {kind} cell has {', '.join(names)} (c and the gates i f o g "
-            "belong to an lstm, z r n to a gru)"
+            f"--signal {signal}: this model's {kind} cells have {', '.join(names)} (c and the "
+            "gates i f o g belong to an lstm, z r n to a gru)"
         )
     if args.unit >= model.hidden_size:
         raise UsageError(
@@ -230,7 +230,8 @@ def corpus_passage(saved: SavedModel) -> tuple[str, str, str]:
             corpus = whole if whole.sha256 == meta.get("corpus_sha256") else corpus
     except CorpusError as exc:
         raise UsageError(
-            f"cannot read the text the checkpoint was trained on: {exc}; pass --text FILE"
+            f"the text this checkpoint was trained on cannot be read ({exc}); pass --text FILE "
+            "to probe a text of your own"
         ) from None
     try:
         ids = saved.vocab.encode(corpus.text).astype(np.intp)
