@@ -66,6 +66,12 @@ class _Connection:
 def connect(run_dir: str | os.PathLike, timeout: float = CONNECT_TIMEOUT) -> _Connection:
     """Open the socket of `run_dir` and read the Hello and RunInfo (AttachError if it cannot)."""
     path = socket_path(run_dir)
+    with contextlib.suppress(OSError):
+        owner = os.stat(path).st_uid
+        if owner != os.getuid():
+            raise AttachError(
+                f"the run in {run_dir} belongs to another user (uid {owner}): only they can watch it"
+            )
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)

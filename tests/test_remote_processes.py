@@ -303,6 +303,12 @@ def test_kill_9_of_the_background_run_shows_stopped_and_its_checkpoint_resumes(t
         gone = entry(tmp_path, "runs/tiny")
         assert gone["pid"] is None and gone["state"] == "stopped" and gone["step"] >= 1
         assert socket_path(tmp_path / "runs" / "tiny").exists()  # stale: the kill left it
+        table = subprocess.run(
+            command("runs"), cwd=tmp_path, env=environment(), capture_output=True, text=True,
+            timeout=HANG,
+        )  # fmt: skip
+        (row,) = [line for line in table.stdout.splitlines() if line.startswith("runs/tiny")]
+        assert row.split()[-1] == "stopped" and f"{gone['step']:,}" in row, table.stdout
 
     # the stale socket blocks nothing: a new served run resumes from the latest checkpoint
     step = read_meta(latest)["step"]

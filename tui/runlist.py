@@ -49,6 +49,7 @@ class RunEntry:
     serving: bool
     viewers: int | None
     command: str | None
+    error: str | None = None  # why a live run with a socket could not be asked (another user's)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,8 +102,11 @@ def describe(run_dir: Path) -> RunEntry:
         stamp = latest.stat().st_mtime
         entry.last_checkpoint = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(stamp))
     if live and socket_path(run_dir).exists():
-        with contextlib.suppress(AttachError):
+        try:
             hello, info, snapshot = probe(run_dir)
+        except AttachError as exc:
+            entry.error = str(exc)
+        else:
             entry.serving = True
             entry.corpus = entry.corpus or info.corpus or None
             entry.model = entry.model or _model(info.cell, info.num_layers, info.hidden_size)
@@ -162,6 +166,8 @@ def check_attachable(run_dir: Path) -> RunEntry:
             else ""
         )
         raise UsageError(f"{run_dir} is not training (stopped{step}){resume}")
+    if entry.error:
+        raise UsageError(entry.error)
     if not entry.serving:
         raise UsageError(
             f"{run_dir} is trained by process {entry.pid} (`{entry.command}`), which serves no "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from ..options import Parser
@@ -21,6 +22,14 @@ def parser(prog: str = "rnn-tui runs") -> Parser:
     return p
 
 
+def short_time(iso: str | None) -> str:
+    """'10:31' today, '2026-11-26' another day, '–' never."""
+    if not iso:
+        return "–"
+    day, _, clock = iso.partition("T")
+    return clock[:5] if day == time.strftime("%Y-%m-%d") else day
+
+
 def main(argv: list[str], prog: str = "rnn-tui runs") -> int:
     """Print the runs as a table, or as JSON."""
     args = parser(prog).parse_args(argv)
@@ -33,24 +42,25 @@ def main(argv: list[str], prog: str = "rnn-tui runs") -> int:
     if not entries:
         print(f"no runs below {args.dir}/ (start one with: rnn-tui CORPUS)")
         return 0
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"runs below {args.dir}/", title_justify="left")
-    for column in ("run", "corpus", "model", "step", "best val", "last checkpoint", "state"):
-        table.add_column(column, justify="right" if column in ("step", "best val") else "left")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for column in ("run", "corpus", "model", "step", "best val", "saved", "state", "pid"):
+        numeric = column in ("step", "best val", "pid")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for e in entries:
-        state = e.state if not e.live else f"{e.state} · pid {e.pid}"
-        if e.live and e.viewers:
-            state += f" · {e.viewers} watching"
+        state = e.state + (f", {e.viewers} watching" if e.live and e.viewers else "")
         table.add_row(
             e.run_dir,
             Path(e.corpus).name if e.corpus else "?",
-            e.model or "?",
+            (e.model or "?").replace("x", "×"),
             f"{e.step:,}" if e.step is not None else "?",
             f"{e.best_val_loss:.3f}" if e.best_val_loss is not None else "–",
-            (e.last_checkpoint or "–").replace("T", " "),
+            short_time(e.last_checkpoint),
             state,
+            str(e.pid) if e.pid else "",
             style="bold" if e.live else None,
         )
     Console().print(table)

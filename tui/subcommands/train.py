@@ -200,7 +200,7 @@ def hold_run_folders(
     folders = dict.fromkeys(
         folder.resolve() for folder in (launch.checkpoint.parent, launch.run_dir)
     )
-    command = shlex.join([*prog.split(), *argv])
+    command = shlex.join([*prog.split(), *_public(argv)])
     held: list[runlock.RunLock] = []
     with contextlib.ExitStack() as locks:
         for folder in folders:
@@ -214,6 +214,19 @@ def hold_run_folders(
                 raise RunInUse(str(exc), folder) from None
             held.append(locks.enter_context(lock))
         yield held
+
+
+def _public(argv: list[str]) -> list[str]:
+    """The command line without the hand-over's internal options (for who-holds-it messages)."""
+    shown, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--inherit-lock", "--ready-fd"):
+            skip = True
+        elif arg != "--start-paused":
+            shown.append(arg)
+    return shown
 
 
 def _adopt_one(folder: Path, inherited: list[int], command: str) -> runlock.RunLock:
