@@ -160,6 +160,7 @@ class RemoteRun(RunControl):
         self._send_lock = threading.Lock()
         self._open = True
         self.bytes_received = 0
+        self.lost: str | None = None  # why the connection ended, when the run did not end it
         self.last_snapshot: Snapshot | None = None
         self._reader = threading.Thread(target=self._read, name="remote-run", daemon=True)
         self._reader.start()
@@ -242,7 +243,7 @@ class RemoteRun(RunControl):
         return self._open
 
     def _read(self) -> None:
-        why = "the run closed the connection"
+        why = "the connection closed without the run saying it ended (was its process killed?)"
         try:
             while self._open:
                 payload = read_frame(self._sock, self.hello.max_event_bytes, self._alive)
@@ -275,6 +276,7 @@ class RemoteRun(RunControl):
                 self._sock.close()
         if self._open:
             self._open = False
+            self.lost = why
             self._events.put(_Lost(why))
 
     def _follow(self) -> bool:

@@ -53,6 +53,7 @@ def test_the_wheel_holds_only_the_rnn_tui_package_and_its_stylesheet(wheel: Path
     tops = {name.split("/")[0] for name in names}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"rnn_tui"}
     assert "rnn_tui/tui/app.tcss" in names
+    assert "rnn_tui/tui/web/app_index.html" in names  # rnn-tui serve's page template
     # every package folder of the repository is in the wheel, with every module in it
     for folder in ("engine", "corpora", "tui"):
         for module in (REPO_ROOT / folder).rglob("*.py"):

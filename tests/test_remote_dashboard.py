@@ -170,3 +170,19 @@ async def test_q_in_an_attached_dashboard_stops_the_run_and_says_where_it_is_sav
     assert app.return_value.startswith(f"Saved checkpoint {latest} at step ")
     assert f"{served.trainer.step_count:,}" in app.return_value and app.exit_status == 0
     assert isinstance(served.events[-1], Snapshot) and served.events[-1].run_state == "stopped"
+
+
+async def test_a_dashboard_whose_run_vanished_says_so_when_it_quits(served):
+    """The run's process is gone without a word (as after kill -9): the dashboard shows the run
+    stopped, and q says the run was lost instead of pretending a save failed."""
+    app, remote = attached(served.run.server.run_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "RUNNING" in status(app, "state"), "running")
+        for viewer in list(served.run.server._viewers):
+            viewer.drop("as if the process had died")  # the socket closes, no RunEnded
+        await wait_for(pilot, lambda: "STOPPED" in status(app, "state"), "the stopped state")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: app.return_value is not None, "the app to exit")
+    assert app.return_value.startswith("Lost the run at step ")
+    assert "was its process killed?" in app.return_value and remote.lost
+    assert served.thread.is_alive()  # (this run is still there: only its viewer was cut off)

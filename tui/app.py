@@ -167,6 +167,8 @@ class RnnTuiApp(App[str]):
         self.quitting = True
         self.notify("Saving a checkpoint…", title="Quitting", timeout=10)
         message = await self.dashboard.finish()
+        if self.detacher is not None and self.detacher.remote:
+            message = self.detacher.exit_message(message)  # the run's process may have gone
         self.exit(message)
 
     def on_unmount(self) -> None:

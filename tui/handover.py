@@ -41,6 +41,9 @@ class Detacher(Protocol):
         """Called with the app's control before the run stops for a hand-over (`paused`: the
         run was paused, and stays paused where it goes on)."""
 
+    def exit_message(self, message: str) -> str:
+        """An attached dashboard's last line after `q` (`message`: the dashboard's own)."""
+
     def hand_over(self, checkpoint: str | None) -> str:
         """Leave the run training (from `checkpoint`, just saved); the line to print."""
 
@@ -173,6 +176,15 @@ class Leave:
 
     def prepare(self, control: RunControl, paused: bool = False) -> None:
         pass
+
+    def exit_message(self, message: str) -> str:
+        if self.run.lost is None:
+            return message  # the run stopped and saved: where, and how to resume
+        step = self.run.last_snapshot.step if self.run.last_snapshot else 0
+        return (
+            f"Lost the run at step {step:,}: {self.run.lost}. `rnn-tui runs` says whether it "
+            "still trains; its latest checkpoint resumes with rnn-tui --resume"
+        )
 
     def hand_over(self, checkpoint: str | None = None) -> str:
         self.run.close()

@@ -10,9 +10,11 @@ anyone who can reach the port can steer the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import shlex
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -126,6 +128,10 @@ def make_server(command: str, host: str, port: int, public_url: str | None, run_
             logging.basicConfig(level="WARNING", format="rnn-tui serve: %(message)s")
 
         async def on_startup(self, app: Any) -> None:
+            # the SSH session that started it has gone (`ssh -t -L … host rnn-tui serve`, then
+            # a dropped link): stop serving, as Ctrl-C does, instead of holding the port forever
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request_exit)
             print(
                 f"Serving the dashboard of {run_dir} on {self.public_url} "
                 "(Ctrl+C stops serving; the run goes on)",
