@@ -2,11 +2,15 @@
 
 Measured in one go, on ../shared/corpora/kafka.txt with the classic model (the default):
 
-1. training speed of `rnn-tui train --headless` (the baseline), of `--headless --serve` with no
-   viewer, and with two `rnn-tui attach` dashboards drawing in 120x40 pseudo-terminals: steps
-   per second between the first and last records of each run's metrics log (wall clock, so
-   everything the server and the viewers take from the trainer counts), the three kinds
-   interleaved `--rounds` times so that a change in the machine's load hits them all;
+1. training speed of `rnn-tui train --headless --steps N` (the baseline), of `--headless --serve`
+   with no viewer, and with two `rnn-tui attach` dashboards drawing in 120x40 pseudo-terminals:
+   steps per second between the first and last records of each run's metrics log (wall clock:
+   everything the server and the viewers take from the trainer counts, and so does whatever
+   else the machine runs), and steps per CPU-second of the training process itself (wait4's user
+   + system time: what serving costs the run, robust to other load); the three kinds
+   interleaved `--rounds` times so that a change in the machine's load hits them all; and with
+   two socket readers that draw nothing ("two readers": the server's own cost, without two
+   dashboards' drawing competing for the machine's two cores);
 2. attach: seconds from starting `rnn-tui attach` to a full first screen (every panel's title
    and the run's step drawn), `--attaches` times;
 3. bytes: on the socket per viewer (a RemoteRun counting what it receives) and to each
@@ -16,7 +20,7 @@ Measured in one go, on ../shared/corpora/kafka.txt with the classic model (the d
 4. the import floor: seconds for `python -c "import rnn_tui.tui.app"` (what any dashboard pays
    before it can draw), so that the attach time can be read as floor + attach's own part.
 
-    python bench/bench_remote.py [--seconds 30] [--rounds 2] [--attaches 5] [--truecolor]
+    python bench/bench_remote.py [--steps 30000] [--rounds 2] [--attaches 5] [--truecolor]
 """
 
 from __future__ import annotations
@@ -131,17 +135,29 @@ def rate(log: Path) -> float:
     return (last["step"] - first["step"]) / (last["time"] - first["time"])
 
 
-def train(work: Path, name: str, seconds: float, serve: bool, viewers: int = 0) -> dict:
-    """One timed run; with `viewers`, that many attached dashboards draw while it trains."""
+READER = """
+import sys
+from rnn_tui.engine.client import RemoteRun
+RemoteRun(sys.argv[1]).run(lambda event: None, lambda: False)
+"""
+
+
+def train(
+    work: Path, name: str, steps: int, serve: bool, viewers: int = 0, readers: int = 0
+) -> dict:
+    """One run of `steps` steps; with `viewers`, that many attached dashboards draw while it
+    trains. Returns its steps per second (wall clock, from the metrics log), its steps per
+    CPU-second (the training process's own user + system time, from wait4: what serving costs
+    the run itself, whatever else the machine is doing) and each dashboard's terminal bytes."""
     run_dir = work / "runs" / name
     log = work / f"{name}.jsonl"
     args = ["train", str(CORPUS), "--headless", "--quiet", "--run-dir", str(run_dir)]
-    args += ["--autosave-seconds", "0", "--log-jsonl", str(log)]
+    args += ["--autosave-seconds", "0", "--log-jsonl", str(log), "--steps", str(steps)]
     if serve:
         args.append("--serve")
     run = subprocess.Popen(
         command(*args), cwd=work, env=environment(), stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )  # fmt: skip
     terminals: list[Terminal] = []
     result: dict = {}
@@ -149,26 +165,32 @@ def train(work: Path, name: str, seconds: float, serve: bool, viewers: int = 0) 
         deadline = time.monotonic() + 60
         while not (log.exists() and log.stat().st_size):
             if time.monotonic() > deadline or run.poll() is not None:
-                raise RuntimeError(run.stderr.read().decode() if run.poll() is not None else name)
+                raise RuntimeError(f"{name} did not start")
             time.sleep(0.05)
         for _ in range(viewers):
             terminal = Terminal(command("attach", str(run_dir)), work)
             terminal.wait_until(lambda text: all(p in text for p in PANELS))
             terminals.append(terminal)
+        reading = [
+            subprocess.Popen([sys.executable, "-c", READER, str(run_dir)], cwd=work)
+            for _ in range(readers)
+        ]
         counted = [t.count() for t in terminals]
         begun = time.monotonic()
-        time.sleep(seconds)
+        _, status, usage = os.wait4(run.pid, 0)
         spent = time.monotonic() - begun
+        assert os.waitstatus_to_exitcode(status) == 0, f"{name} failed"
+        result["steps_per_cpu_s"] = steps / (usage.ru_utime + usage.ru_stime)
         result["terminal_kb_s"] = [
             (t.count() - c) / spent / 1000 for t, c in zip(terminals, counted, strict=True)
         ]
+        for reader in reading:
+            reader.wait(30)  # they return when the run ends
     finally:
         for terminal in terminals:
-            terminal.type(b"d")  # leave the run training
-            terminal.process.wait(30)
             terminal.close()
-        run.send_signal(signal.SIGTERM)
-        run.wait(60)
+        if run.returncode is None and run.poll() is None:
+            run.kill()
     result["steps_per_s"] = rate(log)
     return result
 
@@ -188,7 +210,9 @@ def socket_bytes(work: Path, seconds: float) -> float:
             time.sleep(0.05)
         viewer = RemoteRun(run_dir)
         stop = threading.Event()
-        watching = threading.Thread(target=viewer.run, args=(lambda e: None, stop.is_set))
+        watching = threading.Thread(
+            target=viewer.run, args=(lambda e: None, stop.is_set), daemon=True
+        )
         watching.start()
         time.sleep(2.0)  # past the hello
         before, begun = viewer.bytes_received, time.monotonic()
@@ -237,7 +261,8 @@ def attach_times(work: Path, count: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--steps", type=int, default=30_000, help="steps of each timed run")
+    parser.add_argument("--seconds", type=float, default=30.0, help="of the socket measurement")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--attaches", type=int, default=5)
     parser.add_argument("--truecolor", action="store_true")
@@ -245,23 +270,29 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  load {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        speeds: dict[str, list[float]] = {"headless": [], "served": [], "two viewers": []}
+        kinds = ("headless", "served", "two viewers", "two readers")
+        speeds: dict[str, list[float]] = {kind: [] for kind in kinds}
+        cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
         terminal_rates: list[float] = []
         for i in range(args.rounds):
-            speeds["headless"].append(train(work, f"h{i}", args.seconds, False)["steps_per_s"])
-            speeds["served"].append(train(work, f"s{i}", args.seconds, True)["steps_per_s"])
-            two = train(work, f"v{i}", args.seconds, True, viewers=2)
-            speeds["two viewers"].append(two["steps_per_s"])
-            terminal_rates += two["terminal_kb_s"]
+            plan = ((False, 0, 0), (True, 0, 0), (True, 2, 0), (True, 0, 2))
+            for kind, (serve, viewers, readers) in zip(kinds, plan, strict=True):
+                measured = train(work, f"{kind[4]}{i}", args.steps, serve, viewers, readers)
+                speeds[kind].append(measured["steps_per_s"])
+                cpu[kind].append(measured["steps_per_cpu_s"])
+                terminal_rates += measured["terminal_kb_s"]
             print(
                 f"round {i + 1}: "
-                + ", ".join(f"{k} {v[-1]:.0f} steps/s" for k, v in speeds.items())
+                + ", ".join(
+                    f"{k} {speeds[k][-1]:.0f} steps/s ({cpu[k][-1]:.0f} per CPU-s)" for k in kinds
+                )
                 + f"; load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
-        base = statistics.mean(speeds["headless"])
-        for kind in ("served", "two viewers"):
-            print(f"{kind:>12}: {statistics.mean(speeds[kind]) / base:.3f}x headless")
+        for kind in kinds[1:]:
+            wall = statistics.mean(speeds[kind]) / statistics.mean(speeds["headless"])
+            own = statistics.mean(cpu[kind]) / statistics.mean(cpu["headless"])
+            print(f"{kind:>12}: {wall:.3f}x headless (wall clock), {own:.3f}x (per CPU-second)")
         print(
             "terminal of each attached dashboard (120x40): "
             + ", ".join(f"{r:.1f}" for r in terminal_rates)
