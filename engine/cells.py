@@ -17,6 +17,7 @@ State slot 0 is always the hidden output h.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,6 +31,7 @@ class Cell:
     state_slots: ClassVar[int]  # S
     # Parameter base names: input weight (G*H, I), recurrent weight (G*H, H), bias (G*H,)
     names: ClassVar[tuple[str, str, str]]
+    reports_reach: ClassVar[bool] = False  # backward(..., reach=) fills dL/dh_t norms
 
     def __init__(self, hidden_size: int):
         self.hidden_size = hidden_size
@@ -59,7 +61,11 @@ class Cell:
     def backward(
         self, dhs: np.ndarray, cache: Any, Wh: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
-        """dhs (T, B, H) (may be overwritten) -> dxproj (T, B, G*H), dWh (G*H, H)."""
+        """dhs (T, B, H) (may be overwritten) -> dxproj (T, B, G*H), dWh (G*H, H).
+
+        A cell with `reports_reach` also takes `reach=` a (T,) array and writes into it the
+        norm of the whole gradient reaching each step's hidden output, dL/dh_t.
+        """
         raise NotImplementedError
 
     def step(self, xproj: np.ndarray, Wh: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -120,6 +126,7 @@ class TanhCell(Cell):
     gates = 1
     state_slots = 1
     names = ("Wxh", "Whh", "bh")
+    reports_reach = True
 
     def forward(self, xproj, Wh, state0, need_grads=True):
         _, T, B, H = xproj.shape
@@ -136,7 +143,7 @@ class TanhCell(Cell):
             tanh(ht, ht)
         return hs[1:], hs, hs[T][None].copy()
 
-    def backward(self, dhs, cache, Wh):
+    def backward(self, dhs, cache, Wh, reach=None):
         hs = cache  # (T+1, B, H)
         T, B, H = dhs.shape
         # tanh' for all steps at once: 1 - h^2
@@ -150,6 +157,8 @@ class TanhCell(Cell):
         for t in range(T - 1, -1, -1):
             d = dh[t]
             add(d, dn, d)  # backprop into h: from the output and from the next step
+            if reach is not None:  # d is now dL/dh_t, all of it (the gradient-health probe)
+                reach[t] = math.sqrt(float(np.vdot(d, d)))
             mul(dt[t], d, d)  # through tanh: d becomes dhraw
             back(d, dn)
         # all steps in one matmul: dWhh = sum_t dhraw_t^T h_{t-1}

@@ -25,6 +25,7 @@ from .commands import (
 )
 from .config import LIVE_HPARAMS, ConfigError, check, parse
 from .events import Event, RunInfo
+from .yardsticks import YardstickOptions, Yardsticks
 
 _tags = itertools.count(1)
 
@@ -114,11 +115,14 @@ class RunControl:
 
 
 class LocalRun(RunControl):
-    """A Trainer in this process, run under a given policy (the dashboard's, a server's)."""
+    """A Trainer in this process, run under a given policy (the dashboard's, a server's), with
+    the yardsticks' background workers beside it when `yardsticks` says which (their events
+    arrive through the same `publish`)."""
 
-    def __init__(self, trainer: Any, policy: Any) -> None:
+    def __init__(self, trainer: Any, policy: Any, yardsticks: YardstickOptions | None = None):
         self.trainer = trainer
         self.policy = policy
+        self.yardsticks = yardsticks
 
     def info(self) -> RunInfo:
         return self.trainer.info()
@@ -127,4 +131,15 @@ class LocalRun(RunControl):
         self.trainer.submit(command)
 
     def run(self, publish: Callable[[Event], None], should_stop: Callable[[], bool]) -> str:
+        if self.yardsticks is None:
+            return self.train(publish, should_stop)
+        workers = Yardsticks.for_trainer(self.trainer, self.yardsticks)
+        try:
+            return self.train(workers.attach(publish), should_stop)
+        finally:
+            workers.stop()
+
+    def train(self, publish: Callable[[Event], None], should_stop: Callable[[], bool]) -> str:
+        """The Trainer's run loop (a subclass with limits overrides this, not `run`, and keeps
+        the yardsticks)."""
         return self.trainer.run(publish, should_stop, policy=self.policy)

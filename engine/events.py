@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from .metrics import nats_to_bits, perplexity
+
+if TYPE_CHECKING:  # annotations only: the yardstick modules stay out of every import of events
+    from .gradient_health import GradientHealth
+    from .ngram import Baselines
+    from .novelty import Novelty
 
 RunState = Literal["running", "paused", "diverged", "stopped"]
 
@@ -57,6 +62,7 @@ class Snapshot:
     schedule: str = ""  # the schedule and where it stands ("cosine 2:10/5:00")
     horizon_unit: str | None = None  # what a budget-following cosine spans: "steps" or "seconds"
     horizon_end: float | None = None  # the step count or training seconds its cycle ends at
+    gradient_health: GradientHealth | None = None  # the last probe's numbers (None before one)
 
     @property
     def bits(self) -> float:
@@ -166,6 +172,34 @@ class WeightsCopied:
     train_text: str = ""  # the start of the training text, as much as RequestWeights asked for
 
 
+@dataclass(frozen=True)
+class BaselinesReady:
+    """The n-gram yardsticks of the run's corpus and split, from a background worker
+    (engine/yardsticks.py): read from the cache, or computed in `seconds`."""
+
+    baselines: Baselines
+    cached: bool
+    seconds: float
+    val_chars: int  # validation characters scored: the ones the model's validation pass scores
+
+
+@dataclass(frozen=True)
+class NoveltyMeasured:
+    """How much of the periodic sample drawn at `step` is copied from the training text."""
+
+    step: int
+    text: str
+    novelty: Novelty
+
+
+@dataclass(frozen=True)
+class YardstickUnavailable:
+    """A yardstick could not be computed for this run (say, no validation split): `reason`."""
+
+    what: Literal["baselines", "novelty"]
+    reason: str
+
+
 PROBE_PASSAGE_CHARS = 20_000  # what the cell finder reads by default
 PROBE_WARMUP_CHARS = 500  # enough for the state to forget that it started at zero
 
@@ -179,4 +213,7 @@ Event = (
     | TrainingFailed
     | RolledBack
     | WeightsCopied
+    | BaselinesReady
+    | NoveltyMeasured
+    | YardstickUnavailable
 )

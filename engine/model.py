@@ -185,10 +185,13 @@ class CharModel:
         state: np.ndarray,
         dropout_rng: np.random.Generator | None = None,
         grads_out: dict[str, np.ndarray] | None = None,
+        reach_out: np.ndarray | None = None,
     ) -> ForwardResult:
         """Forward and full backward over one window: inputs, targets (T, B) ids; state (L, S, B, H).
 
         With `grads_out` (from new_grads) the gradients are written into those arrays and returned.
+        With `reach_out` (L, T), each layer whose cell `reports_reach` writes its row: the norm
+        of dL/dh_t at every step t of the window (other rows are left as they are).
         """
         T, B = inputs.shape
         H = self.hidden_size
@@ -242,7 +245,10 @@ class CharModel:
             cell = self.cells[layer]
             wx, wh, b = self.layer_names(layer)
             cache, layer_input = caches[layer]
-            dxproj, dWh = cell.backward(dhs, cache, params[wh])
+            if reach_out is not None and cell.reports_reach:
+                dxproj, dWh = cell.backward(dhs, cache, params[wh], reach=reach_out[layer])
+            else:
+                dxproj, dWh = cell.backward(dhs, cache, params[wh])
             np.copyto(grads["d" + wh], dWh)
             flat = dxproj.reshape(-1, dxproj.shape[2])  # (T*B, G*H)
             np.dot(ones, flat, out=grads["d" + b])

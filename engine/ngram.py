@@ -432,11 +432,13 @@ def compute_baselines(
 
 
 def baselines_cache_file(
-    cache_dir: Path, corpus_sha256: str, val_fraction: float, order: int
+    cache_dir: Path, corpus_sha256: str, val_fraction: float, order: int, val_chars: int = 0
 ) -> Path:
-    """Where the baselines of (corpus, split, order) live inside `cache_dir`."""
+    """Where the baselines of (corpus, split, order) live inside `cache_dir` (`val_chars` > 0:
+    scored on the first val_chars ids of the validation split only)."""
     safe = "".join(c for c in corpus_sha256 if c.isalnum())[:64] or "unknown"
-    return Path(cache_dir) / f"ngram-{safe}-val{float(val_fraction)!r}-order{int(order)}.json"
+    part = f"-first{int(val_chars)}" if val_chars else ""
+    return Path(cache_dir) / f"ngram-{safe}-val{float(val_fraction)!r}{part}-order{int(order)}.json"
 
 
 def load_or_compute_baselines(
@@ -445,13 +447,16 @@ def load_or_compute_baselines(
     val_fraction: float,
     order: int,
     compute: Callable[[], Baselines | None],
+    val_chars: int = 0,
 ) -> Baselines | None:
     """The cached baselines of (corpus hash, split, order), or `compute()`'s, then cached.
 
+    `val_chars` > 0 says `compute` scores only the first val_chars ids of the validation split
+    (as the network's validation pass does with --val-chars); it joins the key.
     A missing, unreadable, damaged or foreign cache file is recomputed; a cache that cannot be
     written is skipped. Only `compute` itself can raise. None (an aborted compute) is not cached.
     """
-    path = baselines_cache_file(cache_dir, corpus_sha256, val_fraction, order)
+    path = baselines_cache_file(cache_dir, corpus_sha256, val_fraction, order, val_chars)
     key = {
         "format": BASELINES_FORMAT,
         "version": BASELINES_VERSION,
@@ -460,6 +465,8 @@ def load_or_compute_baselines(
         "val_fraction": float(val_fraction),
         "order": int(order),
     }
+    if val_chars:
+        key["val_chars"] = int(val_chars)
     cached = _read_cached(path, key)
     if cached is not None:
         return cached

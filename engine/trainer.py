@@ -57,6 +57,7 @@ from .events import (
     frozen_mapping,
 )
 from .flat import as_flat
+from .gradient_health import GradientHealth, GradientProbe
 from .metrics import CurveHistory, SmoothedLoss, Throughput, uniform_loss
 from .model import CharModel
 from .optim import (
@@ -152,6 +153,9 @@ class Trainer(RunControl):
         self.last_loss = float("nan")
         self.grad_norm = 0.0
         self.clipped_fraction = 0.0
+        # gradient health, measured in this thread every PROBE_INTERVAL s (engine/gradient_health.py)
+        self.gradient_probe = GradientProbe(self.model, self.params)
+        self.gradient_health: GradientHealth | None = None
         self.last_hidden = np.zeros((config.seq_length, config.hidden_size))
         self.val_due = False  # a validation pass was interrupted by a pause: redo it
         self.last_inputs = np.zeros(0, dtype=np.intp)  # stream 0's last window (heatmap labels)
@@ -206,9 +210,11 @@ class Trainer(RunControl):
         if wrapped:
             self.hidden_state[...] = 0.0  # a stream that wrapped starts over from a zero state
         dropout_rng = self.rng if cfg.dropout > 0 else None
+        health = self.gradient_probe if self.gradient_probe.due() else None
+        reach = health.begin(cfg.seq_length) if health else None
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # checked below
             result = self.model.loss_and_grads(
-                self.params, inputs, targets, self.hidden_state, dropout_rng, self._grads
+                self.params, inputs, targets, self.hidden_state, dropout_rng, self._grads, reach
             )
         loss_per_char = result.loss / cfg.seq_length
         norm = global_norm(self._flat_grads)
@@ -223,6 +229,8 @@ class Trainer(RunControl):
                 f"{self.step_count + 1}, far above where it started ({self.uniform_loss:.2f}; "
                 f"{self._rate_phrase()} is probably too high)"
             )
+        if health:
+            health.before_update(self._flat_params, self._flat_grads, cfg.clip, cfg.clip_mode, norm)
         if cfg.clip_mode == "value":
             self.clipped_fraction = clip_by_value(self._flat_grads, cfg.clip)
         else:
@@ -231,6 +239,10 @@ class Trainer(RunControl):
         self.optimizer.update(self._flat_params, self._flat_grads, self._last_rate)
         self.hidden_state = result.state
         self.step_count += 1
+        if health:
+            self.gradient_health = health.after_update(
+                self.step_count, self._flat_params, cfg.clip, cfg.clip_mode, cfg.optimizer
+            )
         self.grad_norm = norm
         self.last_loss = loss_per_char
         self.smooth.update(loss_per_char)
@@ -670,6 +682,7 @@ class Trainer(RunControl):
             elapsed=self.elapsed,
             grad_norm=self.grad_norm,
             clipped_fraction=self.clipped_fraction,
+            gradient_health=self.gradient_health,
             train_curve=frozen_array(self.train_curve.array()),
             val_curve=frozen_array(self.val_curve.array()),
             recent_losses=frozen_array(list(self.recent_losses)),
