@@ -30,6 +30,9 @@ CONFIG = Config(
 def paused_app(tmp_path: Path, steps: int = 150):
     """A trainer stepped outside the app (no timing numbers), shown paused from the start."""
     trainer = Trainer(CONFIG, TEXT, corpus_name="small", checkpoint_path=tmp_path / "latest.npz")
+    # gradient health at every step: the same numbers however fast the machine
+    trainer.gradient_probe.interval = 0
+    trainer.gradient_probe.budget = None
     for _ in range(steps):
         trainer.train_step()
         if trainer.step_count % CONFIG.sample_every == 0:
@@ -38,13 +41,16 @@ def paused_app(tmp_path: Path, steps: int = 150):
 
 
 async def settle(pilot) -> None:
-    """Wait until the first snapshot has been drawn everywhere."""
+    """Wait until the first snapshot has been drawn everywhere, with the baselines on the chart
+    and the sample's novelty measured (the yardstick workers run in the background)."""
     app = pilot.app
     deadline = time.monotonic() + 10
     while not (
         app.dashboard.snapshot is not None
         and app.dashboard.query_one(LossPlot).replots > 0
         and app.dashboard.query_one(HiddenHeatmap).redraws > 0
+        and app.dashboard.query_one(LossPlot).yardsticks
+        and app.dashboard.measured is not None
     ):
         assert time.monotonic() < deadline, "the dashboard never drew its first snapshot"
         await pilot.pause(0.02)

@@ -22,12 +22,14 @@ from textual.binding import Binding, BindingType
 from rnn_tui.engine import RunPolicy, Trainer
 from rnn_tui.engine.control import LocalRun, RunControl
 from rnn_tui.engine.server import ServedRun
+from rnn_tui.engine.yardsticks import YardstickOptions
 
 from .dashboard import NUMBERS_INTERVAL, DashboardScreen
 from .handover import Detacher
 from .output import TolerantStream
 
 QUIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
+DEFAULT_YARDSTICKS = YardstickOptions()  # baselines to order 5 (uncached) and novelty
 HANG_UP_WAIT = 30.0  # seconds to wait for the training thread to save and stop after a hang-up
 EXIT_SAVE_FAILED = 1
 EXIT_DIVERGED = 3
@@ -226,10 +228,14 @@ def make_app(
     detacher: Detacher | None = None,
     on_hangup: str = "detach",
     serve_dir: Path | None = None,
+    yardsticks: YardstickOptions | None = DEFAULT_YARDSTICKS,
 ) -> RnnTuiApp:
     """The dashboard for a run: a Trainer here (fresh or resumed), or another RunControl.
-    With `serve_dir`, a run of this process is served there to `rnn-tui attach` as it trains."""
-    control = LocalRun(run, dashboard_policy(autosave_seconds)) if isinstance(run, Trainer) else run
+    With `serve_dir`, a run of this process is served there to `rnn-tui attach` as it trains.
+    `yardsticks`: which the workers beside a Trainer compute (None: none; by default baselines
+    to order 5, uncached, and the samples' novelty)."""
+    policy = dashboard_policy(autosave_seconds)
+    control = LocalRun(run, policy, yardsticks) if isinstance(run, Trainer) else run
     if serve_dir is not None:
         # a socket that cannot be made (a read-only folder, say) leaves the run unwatched, not stopped
         control = ServedRun(

@@ -13,7 +13,17 @@ from types import ModuleType
 
 from .options import UsageError
 from .output import print_error, settle_output
-from .subcommands import attach, corpora, inspect, lr_find, runs, sample, serve, train
+from .subcommands import (
+    attach,
+    baselines,
+    corpora,
+    inspect,
+    lr_find,
+    runs,
+    sample,
+    serve,
+    train,
+)
 
 EXIT_USAGE = 2
 
@@ -21,11 +31,12 @@ SUBCOMMANDS: dict[str, ModuleType] = {
     "train": train,
     "sample": sample,
     "inspect": inspect,
+    "baselines": baselines,
     "corpora": corpora,
+    "lr-find": lr_find,
     "attach": attach,
     "runs": runs,
     "serve": serve,
-    "lr-find": lr_find,
 }
 
 

@@ -37,7 +37,7 @@ from rnn_tui.engine import (
     TrainingFailed,
 )
 from rnn_tui.engine.control import RunControl
-from rnn_tui.engine.events import WeightsCopied
+from rnn_tui.engine.events import BaselinesReady, NoveltyMeasured, WeightsCopied
 from rnn_tui.engine.metrics_log import MetricsLog
 
 from .dialogs import HelpDialog, SampleDialog
@@ -48,6 +48,7 @@ from .messages import EventPosted
 from .screens.neuron import NeuronScreen
 from .screens.subject import WeightsReceiver
 from .widgets import HiddenPanel, HyperparameterPanel, LossPanel, SamplePanel, StatusPanel
+from .widgets.gradients import GradientPanel
 from .widgets.keybar import KeyBar
 
 NUMBERS_INTERVAL = 0.5  # seconds between repaints of the numbers (state changes: at once)
@@ -55,6 +56,8 @@ PLOT_INTERVAL = 1.0  # seconds between chart rebuilds (only when the drawing cha
 HEATMAP_INTERVAL = 4.0  # seconds between heatmap redraws while training (~13 KB each)
 SAMPLE_INTERVAL = 3.0  # seconds between new samples shown while training
 HISTORY_INTERVAL = 20.0  # seconds between additions to the sample history (a layout pass each)
+GRADIENT_INTERVAL = 2.0  # seconds between repaints of the gradient-health panel
+GRADIENTS_FROM = (120, 40)  # the gradient panel is on by default in terminals this large
 PANELS_DELAY = 0.05  # seconds after a state change is painted before the slow panels follow
 METRICS_INTERVAL = 1.0  # seconds between lines of the metrics log
 
@@ -92,6 +95,15 @@ class DashboardScreen(Screen[str]):
             tooltip="while paused: a learning-rate range test on a copy of the model, and the "
             "suggested rate to apply",
             id="lr-find",
+        ),
+        Binding(
+            "h",
+            "toggle_gradients",
+            "Gradients",
+            tooltip="show or hide the gradient-health panel (norms, update ratios, clipping, "
+            "how far back the gradient reaches)",
+            show=False,  # the key bar is full at 80 columns; the panel's border names the key
+            id="gradients",
         ),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="this help", id="help"),
         Binding(
@@ -142,6 +154,8 @@ class DashboardScreen(Screen[str]):
         self.final_save: CheckpointSaved | CheckpointFailed | None = None
         self._pending: Snapshot | None = None
         self._last = dict.fromkeys(("numbers", "plot", "heatmap", "sample", "history"), 0.0)
+        self._last["gradients"] = 0.0
+        self.measured: NoveltyMeasured | None = None  # the newest sample with its novelty
         self._last["metrics"] = 0.0
 
     def compose(self) -> ComposeResult:
@@ -152,6 +166,7 @@ class DashboardScreen(Screen[str]):
                 yield HiddenPanel(id="hidden")
             with Vertical(id="right"):
                 yield LossPanel(self.info.vocab_size, id="loss")
+                yield GradientPanel(cell=self.info.cell, id="gradients")
                 yield SamplePanel(self.info.samples, id="sample")
         yield Static(
             "rnn-tui needs a terminal of at least 80×24.\n"
@@ -166,6 +181,8 @@ class DashboardScreen(Screen[str]):
         self.paused = self.start_paused
         self.set_interval(NUMBERS_INTERVAL, self._flush)
         self.worker = self.train()
+        wide, tall = GRADIENTS_FROM
+        self.show_gradients(self.app.size.width >= wide and self.app.size.height >= tall)
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -198,7 +215,15 @@ class DashboardScreen(Screen[str]):
             self._apply_numbers(self.snapshot)
 
     def on_event_posted(self, message: EventPosted) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(message.event)  # the baselines and novelty join its records
         match message.event:
+            case BaselinesReady() as ready:
+                self.query_one(LossPanel).show_yardsticks(ready.baselines.yardsticks())
+                self.query_one(StatusPanel).show_baselines(ready.baselines)
+            case NoveltyMeasured() as measured:
+                self.measured = measured
+                self.query_one(SamplePanel).show_novelty(measured)
             case Snapshot() as snapshot:
                 self._snapshot_arrived(snapshot)
             case CheckpointSaved() as saved:
@@ -316,13 +341,18 @@ class DashboardScreen(Screen[str]):
             if still or now - self._last["heatmap"] >= HEATMAP_INTERVAL:
                 self._last["heatmap"] = now
                 self.query_one(HiddenPanel).show(snapshot.hidden, snapshot.hidden_chars)
-            if snapshot.sample_step >= 0 and (
-                still or now - self._last["sample"] >= SAMPLE_INTERVAL
-            ):
-                panel = self.query_one(SamplePanel)
-                if snapshot.sample_step != panel.latest_step:
-                    self._last["sample"] = now
-                    panel.add(snapshot.sample_step, snapshot.sample)
+            # once samples are being measured, the newest measured one (with its novelty line)
+            panel = self.query_one(SamplePanel)
+            sample_step, sample = snapshot.sample_step, snapshot.sample
+            if self.measured is not None and self.measured.step >= panel.latest_step:
+                sample_step, sample = self.measured.step, self.measured.text
+            due = still or now - self._last["sample"] >= SAMPLE_INTERVAL
+            if sample_step >= 0 and due and sample_step != panel.latest_step:
+                self._last["sample"] = now
+                panel.add(sample_step, sample)
+            if still or now - self._last["gradients"] >= GRADIENT_INTERVAL:
+                self._last["gradients"] = now
+                self.query_one(GradientPanel).show(snapshot.gradient_health)
             if still or now - self._last["history"] >= HISTORY_INTERVAL:
                 self._last["history"] = now
                 self.query_one(SamplePanel).flush_history()
@@ -435,6 +465,18 @@ class DashboardScreen(Screen[str]):
 
     def _latest_sample(self) -> str:
         return self.snapshot.sample if self.snapshot is not None else ""
+
+    def action_toggle_gradients(self) -> None:
+        """Show or hide the gradient-health panel."""
+        self.show_gradients(not self.query_one(GradientPanel).display)
+
+    def show_gradients(self, on: bool) -> None:
+        """The gradient panel on or off (at 80×24 it takes the sample panel's place)."""
+        panel = self.query_one(GradientPanel)
+        panel.display = on
+        self.set_class(on, "-gradients")
+        if on and self.snapshot is not None:
+            panel.show(self.snapshot.gradient_health)
 
     def action_help(self) -> None:
         """Show keys, panels and the corpus x-ray."""

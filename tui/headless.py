@@ -11,6 +11,7 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -25,18 +26,25 @@ from rnn_tui.engine import (
     Trainer,
     TrainingFailed,
 )
+from rnn_tui.engine.events import BaselinesReady, NoveltyMeasured, YardstickUnavailable
 from rnn_tui.engine.metrics import nats_to_bits
 from rnn_tui.engine.metrics_log import MetricsLog
+from rnn_tui.engine.ngram import Baselines
+from rnn_tui.engine.yardsticks import YardstickOptions, Yardsticks
 
 from .formatting import format_duration
 from .output import TolerantStream, print_error
+from .yardsticks import baseline_table, stands
 
 EXIT_DIVERGED = 3
 
 
-def format_progress(s: Snapshot) -> str:
-    """One compact line: step, epoch, losses in nats and bits, validation, speed, time."""
+def format_progress(s: Snapshot, baselines: Baselines | None = None) -> str:
+    """One compact line: step, epoch, losses in nats and bits, validation (and where it stands
+    among the baselines), speed, time."""
     val = f" | val {s.val_loss:.3f}" if s.val_loss is not None else ""
+    if val and baselines is not None:
+        val += f" ({stands(baselines, s.val_loss)})"
     lr = f" | lr {s.scheduled_learning_rate:.2g}" if s.scheduled_learning_rate is not None else ""
     return (
         f"step {s.step:>7} | epoch {s.epoch} ({s.epoch_progress:4.0%}) | loss {s.smooth_loss:.3f} "
@@ -68,14 +76,31 @@ class HeadlessReporter:
         self.sample_every_s = sample_every_s
         self._last_line = 0.0
         self._last_sample = -1e9
+        self._sample_step = -1
         self._pending_cr = False
         self.last_snapshot: Snapshot | None = None
         self.failure: TrainingFailed | None = None
         self.last_save: CheckpointSaved | CheckpointFailed | None = None
+        self.baselines: Baselines | None = None
 
     def __call__(self, event: Event) -> None:
         now = time.monotonic()
+        if self.log is not None:
+            self.log.observe(event)
         match event:
+            case BaselinesReady():
+                self.baselines = event.baselines
+                how = "cached" if event.cached else f"computed in {event.seconds:.1f} s"
+                self._print(
+                    f"baselines on the {event.val_chars:,} validation characters ({how}):\n"
+                    + "\n".join(baseline_table(event.baselines))
+                )
+            case YardstickUnavailable(what="baselines"):
+                self._print(f"baselines: none ({event.reason})")
+            case NoveltyMeasured():
+                text = event.novelty.describe(event.text, 100)
+                if event.step == self._sample_step:
+                    self._print(f"novelty of the sample at step {event.step}: {text}")
             case Snapshot():
                 self.last_snapshot = event
                 if now - self._last_line >= self.line_every:
@@ -84,6 +109,8 @@ class HeadlessReporter:
             case SampleReady():
                 if event.requested or now - self._last_sample >= self.sample_every_s:
                     self._last_sample = now
+                    if not event.requested:
+                        self._sample_step = event.step  # its novelty is printed when measured
                     self._print(
                         f"--- sample at step {event.step} ---\n{event.seed}{event.text}\n---"
                     )
@@ -111,7 +138,7 @@ class HeadlessReporter:
             self.log.log(s)
         if self.quiet and not final:
             return
-        line = format_progress(s)
+        line = format_progress(s, self.baselines)
         if self.is_tty and not final:
             self._write("\r" + line + "\x1b[K")
             self._pending_cr = True
@@ -158,8 +185,12 @@ def run_headless(
     max_steps: int | None,
     max_seconds: float | None,
     max_epochs: int | None = None,
+    yardsticks: YardstickOptions | None = None,
 ) -> int:
-    """Train in this thread, print progress, save at the end and on Ctrl-C / SIGTERM / SIGHUP."""
+    """Train in this thread, print progress, save at the end and on Ctrl-C / SIGTERM / SIGHUP.
+
+    With `yardsticks`, the baseline table is printed before training starts (its workers then
+    measure the samples' novelty beside the run)."""
     # A dropped SSH link or a closed pipe silences the output; it never stops training or saving.
     out = TolerantStream(sys.stdout)
     if not quiet:
@@ -177,7 +208,10 @@ def run_headless(
         log = MetricsLog(log_path, log_failed)
     reporter = HeadlessReporter(out, is_tty=out.isatty(), log=log, quiet=quiet)
 
+    stopping = threading.Event()
+
     def request_stop(signum: int, frame: Any) -> None:
+        stopping.set()
         trainer.stop()
 
     # The handlers stay until the final checkpoint is written: a second SIGHUP or SIGTERM (the
@@ -187,9 +221,14 @@ def run_headless(
         if sig is not None:
             stop_signals[sig] = signal.signal(sig, request_stop)
     policy = RunPolicy(autosave_seconds=autosave_seconds, save_on_exit=True)
+    workers = Yardsticks.for_trainer(trainer, yardsticks) if yardsticks else None
     try:
+        publish = reporter
+        if workers is not None:
+            publish = workers.attach(reporter)
+            workers.wait_for_baselines(should_stop=stopping.is_set)  # its table, then training
         reason = trainer.run(
-            reporter,
+            publish,
             max_steps=max_steps,
             max_seconds=max_seconds,
             max_epochs=max_epochs,
@@ -208,6 +247,8 @@ def run_headless(
         out.flush()
         return 0
     finally:
+        if workers is not None:
+            workers.stop()
         for sig, handler in stop_signals.items():
             signal.signal(sig, handler)
         if log is not None:

@@ -18,6 +18,7 @@ from ..formatting import format_duration
 from ..handover import HandOver
 from ..launch import Launch, blas_threads, prepare
 from ..options import Parser, UsageError, add_settings
+from ..yardsticks import DEFAULT_ORDER, MAX_ORDER, yardstick_options
 
 SUMMARY = "train on a text, in the dashboard (the default) or --headless"
 EXAMPLE = "rnn-tui train kafka.txt --headless --minutes 10"
@@ -101,6 +102,14 @@ def parser(prog: str = "rnn-tui", epilog: str | None = None) -> Parser:
         "--threads", type=int, help="BLAS threads (default: 1 for small models, else all cores)"
     )
     run.add_argument(
+        "--baseline-order",
+        type=int,
+        default=DEFAULT_ORDER,
+        metavar="N",
+        help=f"n-gram yardsticks on the loss chart up to order N, 0 to {MAX_ORDER} (0: none; "
+        f"default {DEFAULT_ORDER}; see rnn-tui baselines)",
+    )
+    run.add_argument(
         "--serve",
         action="store_true",
         help="headless: also serve the run to `rnn-tui attach` and `rnn-tui serve` (a socket in "
@@ -148,6 +157,10 @@ def check_limits(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-epochs must be at least 1 (got {args.max_epochs})")
     if args.keep_optimizer and not args.fine_tune:
         raise UsageError("--keep-optimizer goes with --fine-tune")
+    if not 0 <= args.baseline_order <= MAX_ORDER:
+        raise UsageError(
+            f"--baseline-order must be between 0 and {MAX_ORDER} (got {args.baseline_order})"
+        )
     if args.serve and not args.headless:
         raise UsageError("--serve goes with --headless (the dashboard serves its run anyway)")
 
@@ -276,6 +289,7 @@ def headless(launch: Launch, args: argparse.Namespace) -> int:
         max_steps=max_steps,
         max_seconds=max_seconds,
         max_epochs=args.max_epochs,
+        yardsticks=yardstick_options(args.baseline_order),
     )
 
 
@@ -312,6 +326,7 @@ def dashboard(
         schedule_budget(launch.trainer, args)
     return run_app(
         launch.trainer,
+        yardsticks=yardstick_options(args.baseline_order),
         corpus_lines=launch.corpus_lines,
         metrics_log=launch.run_dir / "metrics.jsonl",
         autosave_seconds=args.autosave_seconds,

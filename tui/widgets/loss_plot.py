@@ -1,4 +1,5 @@
-"""The loss panel: a plotext chart of smoothed training and validation loss, and a sparkline."""
+"""The loss panel: a plotext chart of smoothed training and validation loss, with the n-gram
+yardsticks as labelled reference lines once they are known, and a sparkline."""
 
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ class LossPlot(PlotextPlot):
         self.val_curve = np.empty((0, 2))
         self.change_steps: tuple[int, ...] = ()
         self.step = 0
+        self.yardsticks: tuple[tuple[str, float], ...] = ()  # (label, nats) below ln V
         self._signature: tuple | None = None
         self.replots = 0
 
@@ -111,6 +113,15 @@ class LossPlot(PlotextPlot):
         """Keep the data; replot if the drawing changed. Returns whether it replotted."""
         self.train_curve, self.val_curve = train_curve, val_curve
         self.change_steps, self.step = tuple(change_steps), step
+        return self.replot()
+
+    def show_yardsticks(self, yardsticks: Sequence[tuple[str, float]]) -> bool:
+        """Reference lines (label, loss per char) besides ln V; replot. Returns whether it did."""
+        self.yardsticks = tuple(
+            (label, float(value))
+            for label, value in yardsticks
+            if label != "uniform" and math.isfinite(value) and value > 0
+        )
         return self.replot()
 
     def on_resize(self) -> None:
@@ -128,7 +139,8 @@ class LossPlot(PlotextPlot):
         val_x, val_y = bin_curve(self.val_curve, x_max, bins)
         train_y, val_y = np.log10(train_y), np.log10(val_y)
         base_y = math.log10(self.baseline)
-        values = np.concatenate([train_y, val_y, [base_y]])
+        references = [(label, math.log10(value)) for label, value in self.yardsticks]
+        values = np.concatenate([train_y, val_y, [base_y], [y for _, y in references]])
         y_low = math.floor(values.min() / Y_STEP) * Y_STEP
         y_high = math.ceil(values.max() / Y_STEP + 0.25) * Y_STEP
         rows = 4 * height  # braille: four dots per row
@@ -149,14 +161,37 @@ class LossPlot(PlotextPlot):
             tuple((val_x / x_max * bins).astype(int).tolist()),
             level(val_y),
             changes,
+            tuple(references),
         )
         if signature == self._signature:
             return False
         self._signature = signature
-        self._draw(x_max, (y_low, y_high), (train_x, train_y), (val_x, val_y), base_y, changes)
+        y_range = (y_low, y_high)
+        self._draw(x_max, y_range, (train_x, train_y), (val_x, val_y), base_y, changes, references)
         return True
 
-    def _draw(self, x_max, y_range, train, val, base_y, changes) -> None:
+    def _draw_references(self, x_max, y_range, base_y, references) -> None:
+        """A line per yardstick, labelled at the left where no other label sits on its row
+        (close orders share rows at small heights: the line stays, its label goes)."""
+        plt = self.plt
+        colours = self.app.theme_variables
+        muted = _rgb(colours.get("foreground-muted", colours.get("foreground", "grey")))
+        # the canvas colour is only set when the theme is applied at render time, after this
+        surface = _rgb(colours.get("surface", "black"))
+        y_low, y_high = y_range
+        rows = max(1, self.size.height - 2)  # plotext keeps a row for the x ticks, one for axes
+        taken: set[int] = set()
+        labels = [("ln V", base_y), *references] if references else []
+        for label, y in sorted(labels, key=lambda item: item[1]):
+            if label != "ln V":
+                plt.hline(y, muted)
+            row = round((y - y_low) / (y_high - y_low) * (rows - 1))
+            if row in taken:
+                continue
+            taken.add(row)
+            plt.text(label, x_max * 0.02, y, color=muted, background=surface, alignment="left")
+
+    def _draw(self, x_max, y_range, train, val, base_y, changes, references) -> None:
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -174,6 +209,7 @@ class LossPlot(PlotextPlot):
         x_ticks = nice_ticks(x_max, 4 if self.size.width >= 50 else 3)
         plt.xticks(x_ticks, [tick_label(x) for x in x_ticks])
         plt.hline(base_y, muted_colour)
+        self._draw_references(x_max, y_range, base_y, references)  # under the curves
         for step in changes:
             plt.vline(step, change_colour)
         if len(train[0]):
@@ -202,6 +238,15 @@ class LossPanel(Vertical):
         self.border_subtitle = (
             "[$primary]━ train[/] [$warning]━ val[/] "
             f"[$foreground-muted]─ ln V={math.log(vocab_size):.2f}[/]"
+            " [$error]│ change[/]"
+        )
+
+    def show_yardsticks(self, yardsticks: Sequence[tuple[str, float]]) -> None:
+        """Draw the baselines (label, nats/char) as reference lines and say so underneath."""
+        self.query_one(LossPlot).show_yardsticks(yardsticks)
+        self.border_subtitle = (
+            "[$primary]━ train[/] [$warning]━ val[/] "
+            "[$foreground-muted]─ baselines[/]"
             " [$error]│ change[/]"
         )
 

@@ -1,4 +1,5 @@
-"""The sample panel: the latest generated text with its step; earlier samples scroll below it."""
+"""The sample panel: the latest generated text with its step and how much of it is copied from
+the training text (its novelty, once measured); earlier samples scroll below it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from rnn_tui.engine.events import NoveltyMeasured
+
 MAX_SAMPLES = 100
+KEPT_NOVELTY = 8  # measurements kept for samples not shown yet
 
 
 def printable(text: str) -> str:
@@ -51,11 +55,13 @@ class SamplePanel(Vertical):
         self.latest_text = ""
         self.count = 0
         self.pending: list[tuple[int, str]] = []
+        self.novelty: dict[int, NoveltyMeasured] = {}  # step -> measurement
 
     def compose(self) -> ComposeResult:
         yield Static(
             "No sample yet: one is drawn every few steps.", id="sample-latest", markup=False
         )
+        yield Static("", id="sample-novelty", markup=False)
         with VerticalScroll(id="sample-history"):
             for step, text in self._initial[:-1]:
                 yield SampleEntry(step, text)
@@ -71,6 +77,24 @@ class SamplePanel(Vertical):
         self.query_one("#sample-latest", Static).update(
             sample_content(step, text, latest=True), layout=False
         )
+        self._show_novelty()
+
+    def show_novelty(self, measured: NoveltyMeasured) -> None:
+        """Keep a sample's novelty; show it if that sample is the one on top."""
+        self.novelty[measured.step] = measured
+        for step in sorted(self.novelty)[:-KEPT_NOVELTY]:
+            del self.novelty[step]
+        if measured.step == self.latest_step:
+            self._show_novelty()
+
+    def _show_novelty(self) -> None:
+        line = self.query_one("#sample-novelty", Static)
+        measured = self.novelty.get(self.latest_step)
+        if measured is None or measured.text != self.latest_text:
+            line.update("", layout=False)
+            return
+        width = line.size.width or 60
+        line.update(Content(measured.novelty.describe(measured.text, width)), layout=False)
 
     def _subtitle(self) -> None:
         if self.count > 1:

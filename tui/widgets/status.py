@@ -1,4 +1,9 @@
-"""The status panel: corpus, model summary, run state, progress, speed, losses, last checkpoint."""
+"""The status panel: corpus, model summary, run state, progress, speed, losses, last checkpoint.
+
+The losses in honest units: the smoothed training loss (nats and bits) with the raw loss of the
+latest window beside it (the smoothed one lags far behind early on) and its perplexity; the
+validation loss with its perplexity and, once the n-gram baselines are known, where it stands
+among them ("beats 3-gram (1.98), not 4-gram (1.72)")."""
 
 from __future__ import annotations
 
@@ -12,11 +17,26 @@ from textual.content import Content
 from textual.widgets import Static
 
 from rnn_tui.engine import RunInfo, Snapshot
-from rnn_tui.engine.metrics import nats_to_bits
+from rnn_tui.engine.metrics import nats_to_bits, perplexity
+from rnn_tui.engine.ngram import Baselines
 
 from ..formatting import format_count, format_duration
+from ..yardsticks import stands
 
-LINES = ("corpus", "model", "state", "epoch", "speed", "loss", "val", "checkpoint", "message")
+LINES = (
+    "corpus",
+    "model",
+    "state",
+    "epoch",
+    "speed",
+    "loss",
+    "loss-more",
+    "val",
+    "val-more",
+    "checkpoint",
+    "message",
+)
+INDENT = 6  # the continuation lines start under the numbers
 
 STATE_LABELS = {
     "running": ("● RUNNING", "$success"),
@@ -60,6 +80,39 @@ def loss_text(label: str, nats: float | None) -> Content:
     )
 
 
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def loss_more_text(smooth: float, raw: float) -> Content:
+    """Under the smoothed loss: the latest window's raw loss and the smoothed perplexity."""
+    if not (_finite(smooth) and _finite(raw)):
+        return Content("")
+    return Content.assemble(
+        " " * INDENT,
+        ("last ", "$text-muted"),
+        (f"{raw:.3f}", "bold"),
+        (" · ppl ", "$text-muted"),
+        f"{perplexity(smooth):.3g}",
+    )
+
+
+def val_more_text(val: float | None, baselines: Baselines | None, width: int) -> Content:
+    """Under the validation loss: its perplexity and where it stands among the baselines, in
+    `width` columns (when both do not fit, the verdict stays and the perplexity goes)."""
+    if not _finite(val):
+        return Content("")
+    room = max(width - INDENT, 0)
+    ppl = f"{perplexity(val):.3g}"
+    beside = stands(baselines, val, room - len("ppl  · ") - len(ppl))
+    if baselines is not None and (not beside or beside.endswith("…")):
+        return Content.assemble(" " * INDENT, stands(baselines, val, room))
+    parts: list[tuple[str, str] | str] = [" " * INDENT, ("ppl ", "$text-muted"), ppl]
+    if beside:
+        parts += [(" · ", "$text-muted"), beside]
+    return Content.assemble(*parts)
+
+
 class StatusLine(Static):
     """One line of the status panel; repaints only when its text changes."""
 
@@ -94,6 +147,8 @@ class StatusPanel(Vertical):
         self.corpus_lines = tuple(corpus_lines)
         self.border_title = "Status"
         self.checkpoint_step: int | None = None
+        self.baselines: Baselines | None = None
+        self.val_loss: float | None = None
         self._lines: dict[str, StatusLine] = {}
 
     def compose(self) -> ComposeResult:
@@ -154,12 +209,25 @@ class StatusPanel(Vertical):
             )
         )
         self._line("status-loss").show(loss_text("loss", snapshot.smooth_loss))
+        self._line("loss-more").show(loss_more_text(snapshot.smooth_loss, snapshot.loss))
         self._line("status-val").show(loss_text("val", snapshot.val_loss))
+        self.val_loss = snapshot.val_loss
+        self._show_val_more()
         self.show_checkpoint(snapshot.last_checkpoint)
         reason = message or snapshot.message
         line = self._line("status-message")
         line.display = bool(reason) and state in ("diverged", "crashed")
         line.show(Content(reason), layout=True)
+
+    def show_baselines(self, baselines: Baselines) -> None:
+        """The n-gram yardsticks arrived: say where the validation loss stands among them."""
+        self.baselines = baselines
+        self._show_val_more()
+
+    def _show_val_more(self) -> None:
+        line = self._line("val-more")
+        width = line.size.width or 32
+        line.show(val_more_text(self.val_loss, self.baselines, width))
 
     def show_checkpoint(self, path: str | None, step: int | None = None) -> None:
         """The last checkpoint written (file name, and the step when known)."""
