@@ -6,9 +6,11 @@ Training Neural Networks", 2017; the `lr_find` of fastai).
 parameters, builds a fresh optimiser of the configured kind and a fresh data stream, and never
 writes to what it was given, so it can run on a copy of a paused run's weights in any thread.
 
-The suggestion is a tenth of the rate at which the smoothed loss was lowest: past that minimum
-the rate is too high to make progress, and a run of minutes wants a rate well below the edge
-(the 5-minute sweep that calibrated this rule is in docs/presets.md).
+The suggestion is read off the smoothed loss: past its minimum the rate is too high to make
+progress. For Adam and SGD it is a tenth of the rate at the minimum (a run of minutes wants a
+rate well below that edge); for Adagrad it is the rate at the minimum itself, because Adagrad
+shrinks its own steps as its squared gradients add up, so a long run sustains what the short
+test did. docs/presets.md has the five-rate sweep that checks the rule on the `lstm` preset.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .streams import CharStreams
 
 SMOOTHING = 0.98  # exponential smoothing of the per-step losses (bias-corrected)
 BLOW_UP = 4.0  # stop once the smoothed loss is this many times its minimum
-SUGGESTION_FRACTION = 0.1  # the suggestion: this fraction of the rate at the lowest loss
+# the suggestion: this fraction of the rate at the lowest loss, by optimiser
+SUGGESTION_FRACTION = {"adam": 0.1, "sgd": 0.1, "adagrad": 1.0}
 SKIP_START = 0.1  # the first steps' losses are all "the loss of an untrained model": skip them
 
 
@@ -122,7 +125,7 @@ def range_test(
         if value > BLOW_UP * best:
             break
     taken = len(losses)
-    suggestion, reason = suggest(rates[:taken], np.array(smoothed))
+    suggestion, reason = suggest(rates[:taken], np.array(smoothed), config.optimizer)
     return RangeTest(
         rates=rates[:taken].copy(),
         losses=np.array(losses),
@@ -133,18 +136,19 @@ def range_test(
     )
 
 
-def suggest(rates: np.ndarray, smoothed: np.ndarray) -> tuple[float, str]:
-    """(rate, one-line reason): a tenth of the rate at the lowest smoothed loss, skipping the
-    first steps (where every rate scores the untrained model's loss)."""
+def suggest(rates: np.ndarray, smoothed: np.ndarray, optimizer: str = "adam") -> tuple[float, str]:
+    """(rate, one-line reason): SUGGESTION_FRACTION of the rate at the lowest smoothed loss,
+    skipping the first steps (where every rate scores the untrained model's loss)."""
     if len(smoothed) == 0:
         rate = float(rates[0]) if len(rates) else math.nan
         return rate, "the loss was not finite even at the lowest rate; lower the range"
     skip = min(int(len(smoothed) * SKIP_START), len(smoothed) - 1)
     lowest = skip + int(np.argmin(smoothed[skip:]))
     at = float(rates[lowest])
-    rate = float(f"{at * SUGGESTION_FRACTION:.2g}")  # as a person would type it
+    fraction = SUGGESTION_FRACTION[optimizer]
+    rate = float(f"{at * fraction:.2g}")  # as a person would type it
     where = "at the top of the range" if lowest == len(smoothed) - 1 else "before it rose"
-    return rate, (
-        f"a tenth of {at:.2g}, where the smoothed loss was lowest "
-        f"({smoothed[lowest]:.3f} nats/char) {where}"
-    )
+    lowest_loss = f"the smoothed loss was lowest ({smoothed[lowest]:.3f} nats/char) {where}"
+    if fraction == 1.0:
+        return rate, f"{optimizer} at {at:.2g}, where {lowest_loss}; it shrinks its own steps"
+    return rate, f"a tenth of {at:.2g}, where {lowest_loss}"

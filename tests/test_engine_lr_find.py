@@ -103,7 +103,7 @@ def test_a_blow_up_stops_the_sweep_early(trained):
     assert all(math.isfinite(x) for x in result.losses)
 
 
-def test_the_suggestion_is_a_tenth_of_the_rate_at_the_lowest_smoothed_loss():
+def test_the_suggestion_is_a_fraction_of_the_rate_at_the_lowest_smoothed_loss():
     rates = sweep_rates(1e-5, 1.0, 11)
     # planted: the lowest point after the skipped start is at rate 1e-2 (index 6)
     smoothed = np.array([0.5, 4.0, 3.9, 3.5, 3.0, 2.6, 2.2, 2.4, 3.0, 5.0, 9.0])
@@ -117,6 +117,11 @@ def test_the_suggestion_is_a_tenth_of_the_rate_at_the_lowest_smoothed_loss():
     assert rate == pytest.approx(0.1) and "at the top of the range" in reason
     rate, reason = suggest(rates[:0], np.array([]))
     assert math.isnan(rate) and "lower the range" in reason
+    # Adagrad shrinks its own steps: the rate at the lowest loss itself
+    rate, reason = suggest(rates, smoothed, "adagrad")
+    assert rate == pytest.approx(1e-2)
+    assert reason.startswith("adagrad at 0.01, where the smoothed loss was lowest (2.200")
+    assert suggest(rates, smoothed, "sgd")[0] == pytest.approx(1e-3)
 
 
 def test_an_abort_returns_nothing(trained):
