@@ -38,6 +38,7 @@ PROBE_BUDGET = 0.01  # share of training time the probes may take
 HISTORY = 64  # probes kept for the sparklines
 EXACT_SIGMA_MAX = 256  # an SVD of 256 x 256 takes ~6 ms on one core; 2048 x 2048 takes minutes
 POWER_PRODUCTS = 8  # W v and W^T u products per probe for larger matrices
+SIGMA_EVERY = 4  # probes between singular values (an SVD costs more than the rest of a probe)
 # Advice thresholds on the median update ratio of the weight matrices over the last probes,
 # two decades either side of the rule of thumb: in their first minutes on kafka.txt the classic
 # model (Adagrad 0.1) runs at 1e-3 to 3e-2 and the lstm preset (Adam 5e-3) at 2e-3 to 2e-2,
@@ -199,7 +200,8 @@ class GradientProbe:
         self._sigma: dict[str, float] = {}
         self._sigma_step = -1
         self._vectors: dict[str, np.ndarray] = {}  # power iteration's warm starts
-        self._cost = 0.0  # seconds the last probe took (its own work, not the step's)
+        self._cost = 0.0  # seconds a probe takes (its own work, not the step's), smoothed
+        self._cost_now = 0.0  # ... and the one under way
         self._started = 0.0
         self.probes = 0
 
@@ -247,7 +249,7 @@ class GradientProbe:
         else:  # a global-norm clip scales every entry, or none
             self._clipped = np.full(len(grads), 1.0 if norm > clip and norm > 0 else 0.0)
         np.copyto(self._before, flat_params)
-        self._cost = time.perf_counter() - self._started
+        self._cost_now = time.perf_counter() - self._started
 
     def after_update(
         self, step: int, flat_params: np.ndarray, clip: float, clip_mode: str, optimizer: str
@@ -265,14 +267,13 @@ class GradientProbe:
         self._history.append((self._grad_norms, ratios, clipped_fraction))
         self._singular_values(step)
         self.probes += 1
-        self._cost += time.perf_counter() - started
         reach = {}
         if self._reach is not None:
             reach = {
                 name: _read_only(self._reach[layer].copy())
                 for layer, name in self.recurrent.items()
             }
-        return GradientHealth(
+        health = GradientHealth(
             step=step,
             names=self.names,
             grad_norms=_read_only(self._grad_norms.copy()),
@@ -290,11 +291,18 @@ class GradientProbe:
             clip_mode=clip_mode,
             optimizer=optimizer,
         )
+        cost = self._cost_now + time.perf_counter() - started
+        # smoothed, because one probe in SIGMA_EVERY also computes σ₁; the very first one pays
+        # for first calls into LAPACK and says nothing about the others
+        self._cost = 0.0 if self.probes == 1 else 0.75 * self._cost + 0.25 * cost
+        return health
 
     def _singular_values(self, step: int) -> None:
         """σ₁ of each tanh layer's recurrent matrix: exact for small ones, else power iteration."""
         if not self.recurrent:
             return
+        if self.budget is not None and self.probes % SIGMA_EVERY:
+            return  # σ₁ moves slowly: about once a second is enough
         views = dict(zip(self.names, self._views, strict=True))
         for name in self.recurrent.values():
             W = views[name]
