@@ -17,7 +17,10 @@ Measured in one go, on ../shared/corpora/kafka.txt with the classic model (the d
    attached dashboard's terminal, per second of training.
 
    The dashboards draw in 256 colours as bench_tui_bandwidth.py's do (`--truecolor` for 24-bit).
-4. the import floor: seconds for `python -c "import rnn_tui.tui.app"` (what any dashboard pays
+4. in this process, the server's own cost: one Trainer trained in short blocks that take turns
+   (no server, served with no viewer, served to two readers in other processes), this process's
+   CPU and wall time per 1,000 steps, medians (`--overhead-blocks`, `--block`);
+5. the import floor: seconds for `python -c "import rnn_tui.tui.app"` (what any dashboard pays
    before it can draw), so that the attach time can be read as floor + attach's own part.
 
     python bench/bench_remote.py [--steps 30000] [--rounds 2] [--attaches 5] [--truecolor]
@@ -127,6 +130,12 @@ class Terminal:
         os.close(self.master)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rate(log: Path) -> float:
     """Steps per second between the first and the last record of a metrics log."""
     rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
@@ -176,9 +185,14 @@ def train(
             for _ in range(readers)
         ]
         counted = [t.count() for t in terminals]
+        viewer_cpu = [cpu_seconds(t.process.pid) for t in terminals]
         begun = time.monotonic()
         _, status, usage = os.wait4(run.pid, 0)
         spent = time.monotonic() - begun
+        result["viewer_cpu_share"] = [
+            (cpu_seconds(t.process.pid) - c) / spent
+            for t, c in zip(terminals, viewer_cpu, strict=True)
+        ]
         assert os.waitstatus_to_exitcode(status) == 0, f"{name} failed"
         result["steps_per_cpu_s"] = steps / (usage.ru_utime + usage.ru_stime)
         result["terminal_kb_s"] = [
@@ -193,6 +207,73 @@ def train(
             run.kill()
     result["steps_per_s"] = rate(log)
     return result
+
+
+def overhead(work: Path, block: int, blocks: int) -> dict[str, tuple[float, float]]:
+    """In this process, blocks of `block` steps of one classic Trainer on kafka.txt, taking
+    turns: run headless-style (no server), served with no viewer, served to two readers in other
+    processes. Returns, per kind, the median (CPU seconds, wall seconds) per 1,000 steps of this
+    process: what serving costs the run, measured in short interleaved blocks so that the
+    machine's changing load falls on every kind alike."""
+    from rnn_tui.engine import Config, RunPolicy, Trainer
+    from rnn_tui.engine.control import LocalRun
+    from rnn_tui.engine.server import ServedRun
+    from rnn_tui.tui.background import SNAPSHOT_INTERVAL, BoundedRun
+
+    run_dir = work / "runs" / "overhead"
+    run_dir.mkdir(parents=True)
+    trainer = Trainer(Config(), CORPUS.read_text(encoding="utf-8"), corpus_name="kafka")
+    headless_policy = RunPolicy(autosave_seconds=0)  # what `train --headless` runs under
+    served_policy = RunPolicy(autosave_seconds=0, snapshot_interval=SNAPSHOT_INTERVAL)
+    readers: list[subprocess.Popen] = []
+    results: dict[str, list[tuple[float, float]]] = {"headless": [], "served": [], "2 readers": []}
+
+    def timed(control: LocalRun | ServedRun, kind: str, ready=None) -> None:
+        target = trainer.step_count + block
+        control_run = control
+
+        def publish(event) -> None:
+            if trainer.step_count >= target:
+                trainer.stop()
+
+        cpu, wall = time.process_time(), time.perf_counter()
+        trainer._stop_requested.clear()
+        control_run.run(publish, lambda: False)
+        results[kind].append(
+            (
+                (time.process_time() - cpu) / block * 1e6,
+                (time.perf_counter() - wall) / block * 1e6,
+            )
+        )
+
+    try:
+        for _ in range(blocks):
+            timed(LocalRun(trainer, headless_policy), "headless")
+            timed(ServedRun(BoundedRun(trainer, served_policy), run_dir), "served")
+            served = ServedRun(BoundedRun(trainer, served_policy), run_dir)
+
+            def start_readers(server) -> None:
+                readers[:] = [
+                    subprocess.Popen([sys.executable, "-c", READER, str(run_dir)], cwd=work)
+                    for _ in range(2)
+                ]
+                deadline = time.monotonic() + 60
+                while server.viewers < 2:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+
+            served.on_serving = start_readers
+            timed(served, "2 readers")
+            for reader in readers:
+                reader.wait(30)
+    finally:
+        for reader in readers:
+            if reader.poll() is None:
+                reader.kill()
+    return {
+        kind: (statistics.median(c for c, _ in rows), statistics.median(w for _, w in rows))
+        for kind, rows in results.items()
+    }
 
 
 def socket_bytes(work: Path, seconds: float) -> float:
@@ -266,14 +347,28 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--attaches", type=int, default=5)
     parser.add_argument("--truecolor", action="store_true")
+    parser.add_argument(
+        "--overhead-blocks", type=int, default=7, help="0: skip the in-process part"
+    )
+    parser.add_argument("--block", type=int, default=3000, help="steps per in-process block")
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M')}  load {os.getloadavg()[0]:.2f}")
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
+        if args.overhead_blocks:
+            costs = overhead(work, args.block, args.overhead_blocks)
+            base_cpu, base_wall = costs["headless"]
+            for kind, (cpu_ms, wall_ms) in costs.items():
+                print(
+                    f"in-process {kind:>9}: {cpu_ms:.0f} ms CPU, {wall_ms:.0f} ms wall per 1,000 "
+                    f"steps ({base_cpu / cpu_ms:.3f}x, {base_wall / wall_ms:.3f}x headless)",
+                    flush=True,
+                )
         kinds = ("headless", "served", "two viewers", "two readers")
         speeds: dict[str, list[float]] = {kind: [] for kind in kinds}
         cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
         terminal_rates: list[float] = []
+        viewer_shares: list[float] = []
         for i in range(args.rounds):
             plan = ((False, 0, 0), (True, 0, 0), (True, 2, 0), (True, 0, 2))
             for kind, (serve, viewers, readers) in zip(kinds, plan, strict=True):
@@ -281,6 +376,7 @@ def main() -> None:
                 speeds[kind].append(measured["steps_per_s"])
                 cpu[kind].append(measured["steps_per_cpu_s"])
                 terminal_rates += measured["terminal_kb_s"]
+                viewer_shares += measured.get("viewer_cpu_share", [])
             print(
                 f"round {i + 1}: "
                 + ", ".join(
@@ -289,15 +385,22 @@ def main() -> None:
                 + f"; load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
-        for kind in kinds[1:]:
+        for kind in kinds[1:] if args.rounds else ():
             wall = statistics.mean(speeds[kind]) / statistics.mean(speeds["headless"])
             own = statistics.mean(cpu[kind]) / statistics.mean(cpu["headless"])
             print(f"{kind:>12}: {wall:.3f}x headless (wall clock), {own:.3f}x (per CPU-second)")
-        print(
-            "terminal of each attached dashboard (120x40): "
-            + ", ".join(f"{r:.1f}" for r in terminal_rates)
-            + f" KB/s (max {max(terminal_rates):.1f})"
-        )
+        if viewer_shares:
+            print(
+                "CPU of each attached dashboard while it draws: "
+                + ", ".join(f"{share:.0%}" for share in viewer_shares)
+                + " of a core"
+            )
+        if terminal_rates:
+            print(
+                "terminal of each attached dashboard (120x40): "
+                + ", ".join(f"{r:.1f}" for r in terminal_rates)
+                + f" KB/s (max {max(terminal_rates):.1f})"
+            )
         print(f"socket, per viewer: {socket_bytes(work, args.seconds) / 1000:.1f} KB/s")
         times = attach_times(work, args.attaches)
         floor = []
