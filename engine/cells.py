@@ -17,7 +17,6 @@ State slot 0 is always the hidden output h.
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -153,14 +152,16 @@ class TanhCell(Cell):
         dh, dt = _step_views(dhs), _step_views(dtanh)
         dn = np.zeros_like(dh[0])  # gradient into h from the next step
         back = _recurrent_product(Wh.T, B)  # dn = Whh^T dhraw
-        add, mul = np.add, np.multiply
+        add, mul, vdot = np.add, np.multiply, np.vdot
         for t in range(T - 1, -1, -1):
             d = dh[t]
             add(d, dn, d)  # backprop into h: from the output and from the next step
             if reach is not None:  # d is now dL/dh_t, all of it (the gradient-health probe)
-                reach[t] = math.sqrt(float(np.vdot(d, d)))
+                reach[t] = vdot(d, d)  # squared here, the square root once below
             mul(dt[t], d, d)  # through tanh: d becomes dhraw
             back(d, dn)
+        if reach is not None:
+            np.sqrt(reach, out=reach)
         # all steps in one matmul: dWhh = sum_t dhraw_t^T h_{t-1}
         dWh = dxproj.reshape(-1, H).T @ hs[:-1].reshape(-1, H)
         return dxproj, dWh

@@ -11,10 +11,12 @@ hyperparameter to try.
 
 The Trainer drives a `GradientProbe` in its own thread: `due()` before a step, `begin(T)` for the
 reach buffer the backward pass fills, `before_update(...)` between the backward pass and
-clipping, and `after_update(...)` once the optimiser has stepped. Probes are spaced in time, not
-in steps: at least PROBE_INTERVAL apart, and further when a probe is dear (a big model: copying
-and differencing its weights), so they never take more than PROBE_BUDGET of training time
-whether a step takes 0.4 ms (classic) or 80 ms (lstm).
+clipping, and `after_update(...)` once the optimiser has stepped. Probes are spaced in the
+training thread's CPU time, not in steps: at least PROBE_INTERVAL apart, and further when a
+probe is dear (a big model: copying and differencing its weights), so they never take more than
+PROBE_BUDGET of training whether a step takes 0.4 ms (classic) or 80 ms (lstm), and however many
+other processes share the cores (wall-clock spacing would probe more often per step of work the
+busier the machine is).
 
 σ₁ is exact (an SVD) for recurrent matrices up to EXACT_SIGMA_MAX units; above that an SVD costs
 seconds, and σ₁ is estimated by power iteration on WᵀW, POWER_PRODUCTS products per probe,
@@ -33,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-PROBE_INTERVAL = 0.25  # seconds between probes (the panel repaints every 2 s, the log every 1-2 s)
-PROBE_BUDGET = 0.01  # share of training time the probes may take
+PROBE_INTERVAL = 0.25  # CPU seconds of training between probes (the panel repaints every 2 s)
+PROBE_BUDGET = 0.01  # share of the training thread's CPU time the probes may take
 HISTORY = 64  # probes kept for the sparklines
 EXACT_SIGMA_MAX = 256  # an SVD of 256 x 256 takes ~6 ms on one core; 2048 x 2048 takes minutes
 POWER_PRODUCTS = 8  # W v and W^T u products per probe for larger matrices
@@ -136,12 +138,6 @@ def _named(names: tuple[str, ...], values: np.ndarray) -> dict[str, float | None
     return {n: _finite(v) for n, v in zip(names, values.tolist(), strict=True)}
 
 
-def _norm(a: np.ndarray) -> float:
-    """L2 norm over all entries (einsum: no BLAS threads woken for long vectors)."""
-    flat = a.reshape(-1)
-    return math.sqrt(float(np.einsum("i,i->", flat, flat)))
-
-
 def largest_singular_value(W: np.ndarray) -> float:
     """‖W‖₂, exactly (an SVD: a fraction of a millisecond for the classic 100×100)."""
     return float(np.linalg.norm(np.asarray(W, dtype=np.float64), 2))
@@ -190,8 +186,9 @@ class GradientProbe:
             if cell.reports_reach
         }
         self.num_layers = len(model.cells)
-        size = sum(v.size for v in self._views)
-        self._before = np.empty(size, dtype=self._views[0].dtype) if size else np.empty(0)
+        self._sizes = np.array([v.size for v in self._views], dtype=np.float64)  # (P,)
+        self._offsets = np.concatenate([[0], np.cumsum(self._sizes[:-1])]).astype(np.intp)
+        self._before = np.empty(int(self._sizes.sum()), dtype=self._views[0].dtype)
         self._last: float | None = None
         self._history: deque[tuple[np.ndarray, np.ndarray, float]] = deque(maxlen=history)
         self._grad_norms = np.zeros(len(self.names))
@@ -214,12 +211,12 @@ class GradientProbe:
         wait = (
             self.interval if self.budget is None else max(self.interval, self._cost / self.budget)
         )
-        return time.perf_counter() - self._last >= wait
+        return time.thread_time() - self._last >= wait
 
     def begin(self, seq_length: int) -> np.ndarray | None:
         """Start a probe; the (L, T) buffer the backward pass writes the reach into (None when
         no layer reports it)."""
-        self._last = time.perf_counter()
+        self._last = time.thread_time()
         if not self.recurrent:
             self._reach = None
         else:
@@ -236,34 +233,29 @@ class GradientProbe:
     ) -> None:
         """After the backward pass, before clipping: gradient norms, what clipping will change,
         and a copy of the weights the update starts from."""
-        self._started = time.perf_counter()
-        grads = _views_like(flat_grads, self._views)
-        self._grad_norms = np.array([_norm(g) for g in grads])
-        if clip_mode == "value":  # (two boolean passes: no float temporaries as large as g)
-            self._clipped = np.array(
-                [
-                    (np.count_nonzero(g > clip) + np.count_nonzero(g < -clip)) / max(g.size, 1)
-                    for g in grads
-                ]
-            )
+        self._started = time.thread_time()
+        # per-parameter sums as one reduceat over the flat buffer (one call, not one per array)
+        self._grad_norms = np.sqrt(np.add.reduceat(np.square(flat_grads), self._offsets))
+        if clip_mode == "value":
+            beyond = np.add.reduceat(np.abs(flat_grads) > clip, self._offsets, dtype=np.int64)
+            self._clipped = beyond / self._sizes
         else:  # a global-norm clip scales every entry, or none
-            self._clipped = np.full(len(grads), 1.0 if norm > clip and norm > 0 else 0.0)
+            self._clipped = np.full(len(self.names), 1.0 if norm > clip and norm > 0 else 0.0)
         np.copyto(self._before, flat_params)
-        self._cost_now = time.perf_counter() - self._started
+        self._cost_now = time.thread_time() - self._started
 
     def after_update(
         self, step: int, flat_params: np.ndarray, clip: float, clip_mode: str, optimizer: str
     ) -> GradientHealth:
         """After the optimiser stepped: the update ratios, and the whole probe as a snapshot."""
-        started = time.perf_counter()
-        before = _views_like(self._before, self._views)
-        ratios = np.empty(len(self.names))
-        for i, (w0, w1) in enumerate(zip(before, self._views, strict=True)):
-            weight = _norm(w0)
-            np.subtract(w1, w0, out=w0)  # the copy becomes Δw: no temporary as large as w
-            ratios[i] = _norm(w0) / weight if weight > 0 else math.nan
-        sizes = np.array([v.size for v in self._views], dtype=np.float64)
-        clipped_fraction = float(np.dot(self._clipped, sizes) / max(sizes.sum(), 1.0))
+        started = time.thread_time()
+        before = self._before
+        weights = np.sqrt(np.add.reduceat(np.square(before), self._offsets))
+        np.subtract(flat_params, before, out=before)  # the copy becomes Δw
+        changes = np.sqrt(np.add.reduceat(np.square(before), self._offsets))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios = np.where(weights > 0, changes / weights, np.nan)
+        clipped_fraction = float(np.dot(self._clipped, self._sizes) / self._sizes.sum())
         self._history.append((self._grad_norms, ratios, clipped_fraction))
         self._singular_values(step)
         self.probes += 1
@@ -291,7 +283,7 @@ class GradientProbe:
             clip_mode=clip_mode,
             optimizer=optimizer,
         )
-        cost = self._cost_now + time.perf_counter() - started
+        cost = self._cost_now + time.thread_time() - started
         # smoothed, because one probe in SIGMA_EVERY also computes σ₁; the very first one pays
         # for first calls into LAPACK and says nothing about the others
         self._cost = 0.0 if self.probes == 1 else 0.75 * self._cost + 0.25 * cost
@@ -311,12 +303,3 @@ class GradientProbe:
             else:
                 self._sigma[name], self._vectors[name] = power_sigma(W, self._vectors.get(name))
         self._sigma_step = step
-
-
-def _views_like(flat: np.ndarray, like: list[np.ndarray]) -> list[np.ndarray]:
-    """Views of `flat` shaped and laid out as the arrays `like` tile their flat buffer."""
-    out, offset = [], 0
-    for a in like:
-        out.append(flat[offset : offset + a.size].reshape(a.shape))
-        offset += a.size
-    return out

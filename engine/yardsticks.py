@@ -45,6 +45,10 @@ MAX_ORDER = 10  # higher orders cost time and stop helping (docs/baselines.md)
 # shows a new sample every 3 s and the headless run prints one every 15 s, while the classic
 # model draws several a second; measuring them all would take CPU from training.
 NOVELTY_INTERVAL = 1.0
+# Beside a run, larger training texts are left alone: both yardsticks peak at tens of bytes per
+# character (the baselines at ~85 B/char on 3 MB), and a worker must never take the memory a
+# long training run needs. `rnn-tui baselines` computes a larger table on its own.
+MAX_CHARS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,18 @@ class Yardsticks:
             self._emit(event)
         self._baselines_done.set()
 
+    def _too_large(self, what: str) -> YardstickUnavailable | None:
+        if len(self.train_ids) <= MAX_CHARS:
+            return None
+        return YardstickUnavailable(
+            what,  # type: ignore[arg-type]
+            f"the training text has {len(self.train_ids):,} characters, more than the "
+            f"{MAX_CHARS:,} computed beside a run",
+        )
+
     def _baselines(self, started: float) -> BaselinesReady | YardstickUnavailable | None:
+        if (refused := self._too_large("baselines")) is not None:
+            return refused
         if len(self.val_ids) == 0:
             return YardstickUnavailable(
                 "baselines", "no validation split to score them on (--val-fraction 0)"
@@ -220,6 +235,9 @@ class Yardsticks:
         )
 
     def _novelty_worker(self) -> None:
+        if (refused := self._too_large("novelty")) is not None:
+            self._emit(refused)
+            return
         try:
             index = NoveltyIndex.build(self.train_ids, should_abort=self._stop.is_set)
         except NoveltyCancelled:

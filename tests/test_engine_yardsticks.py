@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from rnn_tui.engine import Config, RunPolicy, SampleReady, Trainer, Vocab
+from rnn_tui.engine import Config, RunPolicy, SampleReady, Trainer, Vocab, yardsticks
 from rnn_tui.engine.control import LocalRun
 from rnn_tui.engine.events import BaselinesReady, NoveltyMeasured, YardstickUnavailable
 from rnn_tui.engine.metrics_log import metrics_record
@@ -155,3 +155,19 @@ def test_stop_ends_the_workers_and_nothing_is_published_after():
     published = len(events)
     time.sleep(0.2)
     assert len(events) == published
+
+
+def test_texts_too_large_to_measure_beside_a_run_are_left_alone(monkeypatch):
+    monkeypatch.setattr(yardsticks, "MAX_CHARS", 1000)
+    trainer = Trainer(Config(hidden_size=8, seq_length=8), random_text(3000))
+    workers = Yardsticks.for_trainer(trainer, YardstickOptions())
+    events: list = []
+    workers.attach(events.append)
+    result = workers.wait_for_baselines(timeout=10)
+    time.sleep(0.2)
+    workers.stop()
+    assert isinstance(result, YardstickUnavailable) and "more than the 1,000" in result.reason
+    assert {e.what for e in events if isinstance(e, YardstickUnavailable)} == {
+        "baselines",
+        "novelty",
+    }
