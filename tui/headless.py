@@ -92,8 +92,8 @@ class HeadlessReporter:
                 self.baselines = event.baselines
                 how = "cached" if event.cached else f"computed in {event.seconds:.1f} s"
                 self._print(
-                    f"baselines on the {event.val_chars:,} validation characters ({how}):\n"
-                    + "\n".join(baseline_table(event.baselines))
+                    f"baselines on the {event.val_chars:,} validation characters the model is "
+                    f"scored on ({how}):\n" + "\n".join(baseline_table(event.baselines))
                 )
             case YardstickUnavailable(what="baselines"):
                 self._print(f"baselines: none ({event.reason})")
@@ -127,6 +127,10 @@ class HeadlessReporter:
                     print_error(event.error)
             case TrainingFailed():
                 self.failure = event
+
+    def say(self, text: str) -> None:
+        """Print a line of its own (unless quiet)."""
+        self._print(text)
 
     def finish(self) -> None:
         """Print the final progress line."""
@@ -226,7 +230,10 @@ def run_headless(
         publish = reporter
         if workers is not None:
             publish = workers.attach(reporter)
-            workers.wait_for_baselines(should_stop=stopping.is_set)  # its table, then training
+            # the table first, then training (a new corpus takes seconds; a cached one, none)
+            if workers.wait_for_baselines(1.0, stopping.is_set) is None:
+                reporter.say("computing the n-gram baselines (cached for later runs)…")
+                workers.wait_for_baselines(should_stop=stopping.is_set)
         reason = trainer.run(
             publish,
             max_steps=max_steps,
