@@ -7,6 +7,8 @@ that a checkpoint was written. `--sighup` instead closes the terminal after the 
 checks that the app saved a checkpoint and exited.
 
     python bench/bench_tui_bandwidth.py [--seconds 30] [--cols 120 --rows 40] [--truecolor]
+    python bench/bench_tui_bandwidth.py --without-yardsticks   # no baselines, novelty or
+                                                               # gradient panel: the old screen
 """
 
 from __future__ import annotations
@@ -33,10 +35,16 @@ CHILD = """
 import sys
 from pathlib import Path
 from rnn_tui.engine import Config, Trainer
-from rnn_tui.tui.app import make_app
+from rnn_tui.tui import dashboard
+from rnn_tui.tui.app import DEFAULT_YARDSTICKS, make_app
 text = Path(sys.argv[1]).read_text(encoding="utf-8")
 trainer = Trainer(Config(), text, corpus_name="kafka", checkpoint_path=Path(sys.argv[2]))
-app = make_app(trainer, corpus_lines=["kafka.txt"])
+without = sys.argv[3] == "without-yardsticks"
+if without:
+    dashboard.GRADIENTS_FROM = (10**6, 10**6)  # the gradient panel stays off
+app = make_app(
+    trainer, corpus_lines=["kafka.txt"], yardsticks=None if without else DEFAULT_YARDSTICKS
+)
 message = app.run()
 print("\\nRESULT", message, flush=True)
 """
@@ -103,6 +111,11 @@ def main() -> int:
     parser.add_argument("--truecolor", action="store_true", help="also set COLORTERM=truecolor")
     parser.add_argument("--sighup", action="store_true", help="close the terminal instead of q")
     parser.add_argument("--pauses", type=int, default=5)
+    parser.add_argument(
+        "--without-yardsticks",
+        action="store_true",
+        help="no baseline lines, novelty or gradient panel (the screen before they came)",
+    )
     args = parser.parse_args()
     if not CORPUS.is_file():
         print(f"missing corpus {CORPUS}", file=sys.stderr)
@@ -114,7 +127,17 @@ def main() -> int:
     if args.truecolor:
         env["COLORTERM"] = "truecolor"
     term = Terminal(
-        args.cols, args.rows, env, [sys.executable, "-c", CHILD, str(CORPUS), str(checkpoint)]
+        args.cols,
+        args.rows,
+        env,
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(CORPUS),
+            str(checkpoint),
+            "without-yardsticks" if args.without_yardsticks else "with-yardsticks",
+        ],
     )
     started = time.monotonic()
     if term.read(30, until=b"RUNNING") is None:
@@ -135,6 +158,7 @@ def main() -> int:
         "seconds": round(measured, 1),
         "bytes": term.total - before,
         "bytes_per_s": round(rate),
+        "yardsticks": not args.without_yardsticks,
     }
     if args.sighup:
         os.close(term.master)
@@ -165,7 +189,7 @@ def main() -> int:
         result.update(quit_exit=code, checkpoint_saved=checkpoint.exists())
         os.close(term.master)
     print(json.dumps(result))
-    ok = rate <= 20_000 and result["checkpoint_saved"]
+    ok = rate <= 15_000 and result["checkpoint_saved"]  # the SSH budget: ~15 KB/s at 120x40
     return 0 if ok else 1
 
 
