@@ -109,7 +109,7 @@ async def traced(pilot, screen: NeuronScreen) -> None:
 
 
 def readout_text(screen: NeuronScreen) -> str:
-    return str(screen.query_one(Readout).render())
+    return screen.query_one(Readout).text
 
 
 def check_readout(screen: NeuronScreen, states, probs, loss, signal_slot: int) -> None:
@@ -122,6 +122,8 @@ def check_readout(screen: NeuronScreen, states, probs, loss, signal_slot: int) -
     assert reading.position == t
     assert reading.value == pytest.approx(expected, abs=2e-5)
     shown = readout_text(screen)
+    # every line of it fits on screen (a panel too short shows only its first lines)
+    assert screen.query_one(Readout).size.height >= len(shown.splitlines())
     assert f"{expected:+.4f}" in shown
     order = np.argsort(-probs[t], kind="stable")[:5]
     assert [c for c, _ in reading.guesses] == [vocab.chars[i] for i in order]
@@ -197,6 +199,25 @@ async def test_a_cursor_move_repaints_only_the_rows_it_touches():
         await pilot.press("down")  # another unit: every row on screen is recoloured
         await pilot.pause(0.1)
         assert view.lines_rendered >= min(len(view.rows), view.size.height) > 2
+
+
+async def test_the_readout_always_has_room_for_a_whole_reading():
+    """Readings repaint without a layout pass, so the panel must not size itself to what it
+    showed last: after a one-line message and a relayout, a reading still shows every line."""
+    _, subject = subject_of("rnn", layers=1)
+    screen = NeuronScreen(subject)
+    app = MicroscopeApp(screen)
+    async with app.run_test(size=SIZE) as pilot:
+        await traced(pilot, screen)
+        readout = screen.query_one(Readout)
+        readout.show(None, "one line")
+        await pilot.resize_terminal(100, 30)  # a layout pass while it holds one line
+        await pilot.pause()
+        await pilot.press("right")
+        await pilot.pause()
+        lines = readout_text(screen).splitlines()
+        assert len(lines) == 10 and all(line.size.height == 1 for line in readout.children)
+        assert readout.size.height >= len(lines)
 
 
 async def test_typed_unit_number_and_wrap_around():

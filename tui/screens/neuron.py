@@ -70,7 +70,7 @@ class NeuronScreen(Screen[None], WeightsReceiver):
     DEFAULT_CSS = """
     NeuronScreen { background: $background; }
     #neuron-header { height: 2; padding: 0 1; background: $surface; color: $text; }
-    #neuron-body { height: 1fr; }
+    #neuron-body { height: 1fr; background: $surface; }
     #neuron-passage { width: 1fr; border-right: vkey $primary 40%; }
     #neuron-status { height: 1; padding: 0 1; color: $text-muted; }
     """
@@ -186,8 +186,10 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         self.weights_tag: str | None = None
         self.finder_cache: FinderCache = {}  # per weights copy
         self.span_cache: FinderCache = {}  # per trace
+        # when the view opened, its weights copy arrived, and its first trace was applied
         self.opened_at = time.perf_counter()
-        self.ready_at: float | None = None  # when the first passage was drawn
+        self.copied_at: float | None = None
+        self.ready_at: float | None = None
         self._generation = 0
         self.trace_seconds = 0.0
         self._scales: dict[tuple[str, int], float] = {}
@@ -225,6 +227,8 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         if event.tag != self.weights_tag:
             return
         self.weights_tag = None
+        if self.copied_at is None:
+            self.copied_at = time.perf_counter()
         self._load(ProbeSubject.from_weights(event, sample=self.latest_sample()))
 
     def _load(self, subject: ProbeSubject) -> None:

@@ -7,8 +7,8 @@ span sit on top. Under NO_COLOR each text row is followed by a ramp row (the hea
 mark per character), as `render_ansi(color=False)` prints it.
 
 Repaints are row by row: every update compares each row's signature (its characters' levels,
-the cursor, the span) with what was drawn and refreshes only the rows that changed, so moving
-the cursor within the passage repaints one or two rows, not the passage.
+the cursor, the span) with what was drawn and refreshes only what changed: a cursor move
+repaints the two characters it leaves and enters, a new colouring the rows on screen.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.events import Click
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -144,14 +144,31 @@ class PassageView(ScrollView, can_focus=False):
         )
 
     def _repaint_changed(self) -> None:
-        """Refresh the rows whose signature differs from what was drawn (rows that appeared or
-        disappeared included)."""
+        """Refresh what differs from what was drawn: a row that only gained or lost the cursor
+        repaints just those cells (a cursor move sends a few bytes, not two rows of colour);
+        any other change repaints its row (rows that appeared or disappeared included)."""
         signatures = [self._signature(row) for row in self.rows]
         per = self.per_row
         for r in range(max(len(signatures), len(self._drawn))):
-            if r >= len(signatures) or r >= len(self._drawn) or signatures[r] != self._drawn[r]:
-                self.refresh_lines(r * per, per)
+            if r < len(signatures) and r < len(self._drawn):
+                new, old = signatures[r], self._drawn[r]
+                if new == old:
+                    continue
+                if new[:3] == old[:3] and new[4:] == old[4:]:  # the cursor alone moved
+                    for column in (old[3], new[3]):
+                        if column >= 0:
+                            self._refresh_cell(r, column)
+                    continue
+            self.refresh_lines(r * per, per)
         self._drawn = signatures
+
+    def _refresh_cell(self, r: int, column: int) -> None:
+        """Repaint one character of row r (column: its index within the row)."""
+        row = self.rows[r]
+        x = sum(cell_len(visible(self.text[p])) for p in row[:column])
+        width = cell_len(visible(self.text[row[column]]))
+        y = r * self.per_row - int(self.scroll_offset.y)
+        self.refresh(Region(x, y, width, 1))
 
     def follow_cursor(self) -> None:
         """Scroll so the cursor's row is on screen (a scroll repaints the view)."""

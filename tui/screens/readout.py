@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.content import Content
 from textual.widgets import Static
 
@@ -20,6 +22,8 @@ from rnn_tui.engine.probe import Trace
 
 from ..neuron_render import TOP_GUESSES, visible
 from .bars import bar, char_cell, percent
+
+READOUT_LINES = 5 + TOP_GUESSES  # character, value, next, a gap, a title, the guesses
 
 
 @dataclass(frozen=True)
@@ -96,66 +100,97 @@ def unit_label(signal: str, layer: int, unit: int) -> str:
     return f"{signal}[{unit}] layer {layer}"
 
 
-def render_reading(reading: Reading, width: int) -> Content:
-    """The readout's lines for a Reading, fitted to `width` cells."""
-    parts: list[str | tuple[str, str]] = [
-        (quoted(reading.char), "bold"),
-        f" at {reading.position:,} of {reading.length:,}\n",
+Parts = list[str | tuple[str, str]]  # one line: plain text and (text, style) pairs
+
+
+def reading_lines(reading: Reading, width: int) -> list[Parts]:
+    """The readout's READOUT_LINES lines for a Reading, fitted to `width` cells."""
+    lines: list[Parts] = [
+        [(quoted(reading.char), "bold"), f" at {reading.position:,} of {reading.length:,}"]
     ]
     if reading.signal == "surprise":
         if math.isnan(reading.value):
-            parts.append(("surprise: nothing before it\n", "$text-muted"))
+            lines.append([("surprise: nothing before it", "$text-muted")])
         else:
-            parts += [
-                ("surprise ", "$text-muted"),
-                (f"{reading.value:.2f} nats", "bold"),
-                f" (p {percent(math.exp(-reading.value)).strip()})\n",
-            ]
+            lines.append(
+                [
+                    ("surprise ", "$text-muted"),
+                    (f"{reading.value:.2f} nats", "bold"),
+                    f" (p {percent(math.exp(-reading.value)).strip()})",
+                ]
+            )
     else:
         scaled = f" (÷{reading.scale:.3g})" if reading.scale != 1.0 else ""
-        parts += [
-            (unit_label(reading.signal, reading.layer, reading.unit), "$text-muted"),
-            " ",
-            (f"{reading.value:+.4f}", "bold"),
-            f"{scaled}\n",
-        ]
+        lines.append(
+            [
+                (unit_label(reading.signal, reading.layer, reading.unit), "$text-muted"),
+                " ",
+                (f"{reading.value:+.4f}", "bold"),
+                scaled,
+            ]
+        )
     if reading.next_char is None:
-        parts.append(("next: end of the passage\n", "$text-muted"))
+        lines.append([("next: end of the passage", "$text-muted")])
     else:
-        parts += [
-            ("next ", "$text-muted"),
-            (quoted(reading.next_char), "bold"),
-            f" {percent(reading.next_prob or 0.0).strip()} · {reading.next_loss:.2f} nats\n",
-        ]
-    parts.append(("\nmodel's next-character guesses\n", "$text-muted"))
+        lines.append(
+            [
+                ("next ", "$text-muted"),
+                (quoted(reading.next_char), "bold"),
+                f" {percent(reading.next_prob or 0.0).strip()} · {reading.next_loss:.2f} nats",
+            ]
+        )
+    lines += [[], [("model's next-character guesses", "$text-muted")]]
     bar_width = max(1, width - 10)
     for ch, p in reading.guesses:
-        style = "bold $success" if ch == reading.next_char else ""
-        parts += [
-            (char_cell(ch), style or "bold"),
-            " ",
-            (bar(p, bar_width), "$accent"),
-            f" {percent(p)}\n",
-        ]
+        style = "bold $success" if ch == reading.next_char else "bold"
+        lines.append(
+            [(char_cell(ch), style), " ", (bar(p, bar_width), "$accent"), f" {percent(p)}"]
+        )
+    return lines + [[]] * (READOUT_LINES - len(lines))
+
+
+def render_reading(reading: Reading, width: int) -> Content:
+    """The readout as one Content (what the panel shows, line by line)."""
+    parts: Parts = []
+    for line in reading_lines(reading, width):
+        parts += [*line, "\n"]
     return Content.assemble(*parts)
 
 
-class Readout(Static):
-    """The cursor's character, the unit's value there, what came next and the top guesses."""
+class Readout(Vertical):
+    """The cursor's character, the unit's value there, what came next and the top guesses.
 
-    DEFAULT_CSS = """
-    Readout { width: 32; height: 1fr; padding: 0 1; background: $surface; }
+    One Static per line, each repainted only when its own text changes: a cursor move that
+    leaves the guesses as they were sends the position and value lines, not the panel. The
+    height is fixed (READOUT_LINES), so no update needs a layout pass."""
+
+    DEFAULT_CSS = f"""
+    Readout {{ width: 32; height: {READOUT_LINES}; padding: 0 1; background: $surface; }}
+    Readout > Static {{ height: 1; text-wrap: nowrap; text-overflow: clip; }}
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id, markup=False)
+        super().__init__(id=id)
         self.reading: Reading | None = None
+        self._shown: list[Parts | str] = [[] for _ in range(READOUT_LINES)]
+
+    def compose(self) -> ComposeResult:
+        for _ in range(READOUT_LINES):
+            yield Static("", markup=False)
 
     def show(self, reading: Reading | None, message: str = "") -> None:
-        """Show a reading (or a message while there is none); repaints only this panel."""
+        """Show a reading (or a one-line message while there is none), line by line."""
         self.reading = reading
         if reading is None:
-            self.update(message, layout=False)
-            return
-        width = max(12, self.content_region.width or 30)
-        self.update(render_reading(reading, width), layout=False)
+            lines: list[Parts | str] = [message] + [[] for _ in range(READOUT_LINES - 1)]
+        else:
+            lines = list(reading_lines(reading, max(12, self.content_region.width or 30)))
+        for widget, old, new in zip(self.query(Static), self._shown, lines, strict=False):
+            if new != old:
+                widget.update(new if isinstance(new, str) else Content.assemble(*new), layout=False)
+        self._shown = lines
+
+    @property
+    def text(self) -> str:
+        """The panel's text, line by line (what a reader sees)."""
+        return "\n".join(str(widget.render()) for widget in self.query(Static))
