@@ -41,8 +41,16 @@ def command(*args: str) -> list[str]:
     return [sys.executable, "-m", "rnn_tui", *args]
 
 
+@pytest.fixture(autouse=True)
+def baseline_cache(tmp_path, monkeypatch):
+    """The runs' yardstick tables go to a cache of the test's own, not the user's."""
+    monkeypatch.setenv("RNN_TUI_CACHE_DIR", str(tmp_path / "cache"))
+
+
 def environment() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RNN_TUI_", "TEXTUAL"))}
+    if "RNN_TUI_CACHE_DIR" in os.environ:
+        env["RNN_TUI_CACHE_DIR"] = os.environ["RNN_TUI_CACHE_DIR"]
     env.update(TERM="xterm-256color", COLORTERM="truecolor")
     env.pop("COLUMNS", None)
     env.pop("LINES", None)
@@ -381,7 +389,7 @@ def test_attach_and_serve_with_nothing_live_say_what_to_do_in_one_line(tmp_path,
         assert result.stderr.startswith("rnn-tui: error: ")
 
 
-def test_a_paused_dashboard_detached_stays_paused_in_the_background(tmp_path, corpus):
+def test_a_paused_run_stays_paused_in_the_background_and_serves_its_yardsticks(tmp_path, corpus):
     import argparse
 
     from rnn_tui.tui.handover import HandOver
@@ -406,6 +414,11 @@ def test_a_paused_dashboard_detached_stays_paused_in_the_background(tmp_path, co
         shown = entry(tmp_path, "runs/tiny")
         assert shown["state"] == "paused" and shown["step"] == 0
         viewer = RemoteRun(tmp_path / "runs" / "tiny")
+        seen: list = []
+        threading.Thread(target=viewer.run, args=(seen.append, lambda: False), daemon=True).start()
+        # the background run computes the yardsticks too, and a viewer gets them (replayed, if
+        # they were ready before it came)
+        assert wait_for(lambda: any(type(e).__name__ == "BaselinesReady" for e in seen))
         viewer.resume()
         assert wait_for(lambda: entry(tmp_path, "runs/tiny")["step"] > 0)
         viewer.stop()

@@ -22,6 +22,7 @@ from rnn_tui.engine import CheckpointSaved, RunPolicy, Trainer
 from rnn_tui.engine.control import LocalRun
 from rnn_tui.engine.metrics_log import MetricsLog
 from rnn_tui.engine.server import RunServer, ServedRun, ServeError
+from rnn_tui.engine.yardsticks import YardstickOptions
 
 from .headless import (
     EXIT_DIVERGED,
@@ -37,13 +38,19 @@ SNAPSHOT_INTERVAL = 0.5  # the dashboard repaints its numbers this often: more w
 
 
 class BoundedRun(LocalRun):
-    """A LocalRun with the headless limits (steps, seconds, epochs)."""
+    """A LocalRun with the headless limits (steps, seconds, epochs), and its yardsticks."""
 
-    def __init__(self, trainer: Trainer, policy: RunPolicy, **limits: Any) -> None:
-        super().__init__(trainer, policy)
+    def __init__(
+        self,
+        trainer: Trainer,
+        policy: RunPolicy,
+        yardsticks: YardstickOptions | None = None,
+        **limits: Any,
+    ) -> None:
+        super().__init__(trainer, policy, yardsticks)
         self.limits = limits
 
-    def run(self, publish: Callable[..., None], should_stop: Callable[[], bool]) -> str:
+    def train(self, publish: Callable[..., None], should_stop: Callable[[], bool]) -> str:
         return self.trainer.run(publish, should_stop, policy=self.policy, **self.limits)
 
 
@@ -57,6 +64,7 @@ def run_served(
     quiet: bool,
     autosave_seconds: float,
     ready_fd: int | None = None,
+    yardsticks: YardstickOptions | None = None,
     **limits: Any,
 ) -> int:
     """Train in this thread and serve the run; return the exit status (as headless runs do)."""
@@ -88,7 +96,7 @@ def run_served(
                 os.close(ready_fd)
 
     served = ServedRun(
-        BoundedRun(trainer, policy, **limits),
+        BoundedRun(trainer, policy, yardsticks, **limits),  # viewers see the baselines too
         run_dir,
         notes=tuple(corpus_lines),
         on_serving=serving,

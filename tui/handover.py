@@ -86,7 +86,7 @@ class HandOver:
         argv += ["--checkpoint", str(self.checkpoint.resolve())]
         argv += ["--autosave-seconds", repr(float(getattr(args, "autosave_seconds", 120.0)))]
         argv += ["--log-jsonl", str((self.run_dir / "metrics.jsonl").resolve())]
-        for option in ("encoding", "corpus_dir", "threads"):
+        for option in ("encoding", "corpus_dir", "threads", "baseline_order"):
             value = getattr(args, option, None)
             if value is not None:
                 argv += [f"--{option.replace('_', '-')}", str(value)]

@@ -267,6 +267,7 @@ def served(launch: Launch, args: argparse.Namespace) -> int:
         quiet=args.quiet,
         autosave_seconds=args.autosave_seconds,
         ready_fd=args.ready_fd,
+        yardsticks=yardstick_options(args.baseline_order),
         max_steps=max_steps,
         max_seconds=max_seconds,
         max_epochs=args.max_epochs,
