@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import argparse
 
-from rnn_tui.engine import VocabError
+from rnn_tui.engine import SETTINGS, VocabError
 from rnn_tui.engine.events import BaselinesReady
 from rnn_tui.engine.streams import split_ids
 from rnn_tui.engine.vocab import Vocab
 from rnn_tui.engine.yardsticks import YardstickOptions, Yardsticks
 
-from ..options import Parser, UsageError, _value_parser
+from ..options import Parser, UsageError
 from ..yardsticks import DEFAULT_ORDER, MAX_ORDER, baseline_table, baselines_cache_dir
 
 SUMMARY = "print the n-gram baselines (yardsticks) of a corpus"
+MAX_VAL_FRACTION = SETTINGS["val_fraction"].high  # as a training run allows
 EXAMPLE = "rnn-tui baselines kafka.txt --order 6"
 
 
@@ -43,7 +44,7 @@ def parser(prog: str = "rnn-tui baselines") -> Parser:
     )
     p.add_argument(
         "--val-fraction",
-        type=_value_parser("val_fraction"),
+        type=float,
         default=0.1,
         metavar="F",
         help="held-out fraction at the end of the text, as in training (default 0.1)",
@@ -74,8 +75,11 @@ def check(args: argparse.Namespace) -> None:
     """Range checks argparse cannot express."""
     if not 1 <= args.order <= MAX_ORDER:
         raise UsageError(f"--order must be between 1 and {MAX_ORDER} (got {args.order})")
-    if args.val_fraction <= 0:
-        raise UsageError("--val-fraction must be above 0: the baselines are scored on that part")
+    if not 0 < args.val_fraction <= MAX_VAL_FRACTION:
+        raise UsageError(
+            f"--val-fraction must be above 0 and at most {MAX_VAL_FRACTION:g} (got "
+            f"{args.val_fraction:g}): the baselines are scored on that part of the text"
+        )
     if args.val_chars < 0:
         raise UsageError(f"--val-chars must be 0 or more (got {args.val_chars})")
 

@@ -1,5 +1,7 @@
-"""The dashboard's panels: status, loss plot, samples, hidden-state heatmap, hyperparameters, keys."""
+"""The dashboard's panels: status, loss plot, gradients, samples, hidden-state heatmap,
+hyperparameters, keys."""
 
+from .gradients import GradientPanel
 from .heatmap import HiddenHeatmap, HiddenPanel
 from .hyperparams import HyperparameterPanel
 from .keybar import KeyBar
@@ -8,6 +10,7 @@ from .sample_panel import SamplePanel
 from .status import StatusPanel
 
 __all__ = [
+    "GradientPanel",
     "HiddenHeatmap",
     "HiddenPanel",
     "HyperparameterPanel",
