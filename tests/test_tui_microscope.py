@@ -104,7 +104,8 @@ async def wait_for(pilot, condition: Callable[[], bool], what: str, timeout: flo
 
 
 async def traced(pilot, screen: NeuronScreen) -> None:
-    await wait_for(pilot, lambda: screen.trace is not None, "the trace")
+    """Until the whole passage is traced (the view shows its first FIRST_CHARS before that)."""
+    await wait_for(pilot, lambda: screen.traced_at is not None, "the trace")
     await pilot.pause()
 
 
@@ -175,6 +176,31 @@ async def test_the_neuron_view_shows_the_models_own_numbers(cell):
         await pilot.pause()
         expected = levels(np.concatenate(([np.nan], loss[: len(text) - 1])), "surprise")
         assert view.kind == "surprise" and view.levels == expected.tolist()
+
+
+@pytest.mark.parametrize("cell,dtype", [("lstm", "float64"), ("gru", "float32")])
+def test_a_passage_traced_in_two_parts_equals_one_trace(cell, dtype):
+    """The view traces its first FIRST_CHARS, shows them, then the rest from that state."""
+    from rnn_tui.engine.probe import trace
+    from rnn_tui.tui.screens.subject import join_traces
+
+    config = Config(cell=cell, hidden_size=5, num_layers=2, dtype=dtype, init_scale=0.5)
+    model = CharModel(config, 9)
+    params = model.init_params(np.random.default_rng(3))
+    ids = np.random.default_rng(4).integers(0, 9, 300)
+    warm = np.random.default_rng(5).integers(0, 9, 40)
+    whole = trace(model, params, ids, warm, next_id=2)
+    head = trace(model, params, ids[:120], warm, next_id=int(ids[120]))
+    joined = join_traces(head, trace(model, params, ids[120:], state=head.final_state, next_id=2))
+    tol = 1e-12 if dtype == "float64" else 2e-6
+    assert set(joined.signals) == set(whole.signals)
+    for key, value in whole.signals.items():
+        np.testing.assert_allclose(joined.signals[key], value, rtol=0, atol=tol)
+        assert not joined.signals[key].flags.writeable
+    np.testing.assert_allclose(joined.probs, whole.probs, rtol=0, atol=tol)
+    np.testing.assert_allclose(joined.loss, whole.loss, rtol=1e-6, atol=tol)
+    np.testing.assert_array_equal(joined.ids, ids)
+    np.testing.assert_allclose(joined.final_state, whole.final_state, rtol=0, atol=tol)
 
 
 async def test_a_cursor_move_repaints_only_the_rows_it_touches():
@@ -390,7 +416,11 @@ async def test_i_on_the_dashboard_opens_the_view_on_a_copy_while_training_goes_o
             assert not value.flags.writeable
         # w: a fresh copy, from a later step
         await pilot.press("w")
-        await wait_for(pilot, lambda: screen.subject.step > copied_at, "a fresh copy")
+        await wait_for(
+            pilot,
+            lambda: screen.subject.step > copied_at and screen.text and not screen._shown_partial,
+            "a fresh copy, traced",
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.dashboard, "the dashboard")
         await pilot.press("q")

@@ -36,7 +36,7 @@ def neuron_app() -> MicroscopeApp:
 def test_neuron_view(snap_compare, size):
     async def mark(pilot) -> None:
         screen = pilot.app.screen
-        await until(pilot, lambda: screen.trace is not None, "the trace")
+        await until(pilot, lambda: screen.traced_at is not None, "the trace")
         await pilot.press("down", "down", "right", "right", "right", "shift+right", "shift+right")
         await pilot.pause()
 
@@ -47,7 +47,7 @@ def test_neuron_view(snap_compare, size):
 def test_finder_table(snap_compare, size):
     async def find(pilot) -> None:
         screen = pilot.app.screen
-        await until(pilot, lambda: screen.trace is not None, "the trace")
+        await until(pilot, lambda: screen.traced_at is not None, "the trace")
         await pilot.press("f")
         await until(pilot, lambda: isinstance(pilot.app.screen, FinderScreen), "the finder")
         await until(pilot, lambda: pilot.app.screen.done, "the ranking")
@@ -57,7 +57,7 @@ def test_finder_table(snap_compare, size):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_step_through_sampler(snap_compare, size):
-    trainer, subject = subject_of("gru", layers=1, hidden=8)
+    _, subject = subject_of("gru", layers=1, hidden=8)
     screen = StepperScreen(
         subject.model, subject.params, subject.vocab, "Gregor ", seed=5, describe=subject.describe
     )

@@ -43,7 +43,7 @@ from .keys import FittingKeyBar, KeysDialog, key_rows
 from .passage_dialog import PassageDialog
 from .passage_view import PassageView
 from .readout import Readout, read_position, surprise, unit_label
-from .subject import VIEW_CHARS, Passage, ProbeSubject, WeightsReceiver
+from .subject import VIEW_CHARS, Passage, ProbeSubject, WeightsReceiver, join_traces
 
 CURSOR_TIP = "move the cursor one character (or click a character)"
 MARK_TIP = "mark a span from the cursor: your own hypothesis, to rank units by (r)"
@@ -51,6 +51,7 @@ ENDS_TIP = "cursor to the start / end of the passage"
 PAGE_TIP = "cursor up / down a screenful"
 DIGIT_TIP = "type a unit number, then Enter"
 SPAN_SHOWN = 30  # characters of a marked span quoted in the status line
+FIRST_CHARS = 600  # traced and shown first (about a screenful), so the view opens at once
 
 ABOUT = (
     "Each character's background is the selected unit's value after the model has read it:\n"
@@ -143,7 +144,13 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         """The worker traced a passage."""
 
         def __init__(
-            self, generation: int, text: str, after: str | None, traced: Trace, seconds: float
+            self,
+            generation: int,
+            text: str,
+            after: str | None,
+            traced: Trace,
+            seconds: float,
+            partial: bool = False,
         ) -> None:
             super().__init__()
             self.generation = generation
@@ -151,6 +158,7 @@ class NeuronScreen(Screen[None], WeightsReceiver):
             self.after = after
             self.traced = traced
             self.seconds = seconds
+            self.partial = partial  # the first FIRST_CHARS only: the rest follows
 
     class Failed(Message):
         """The worker could not trace the passage."""
@@ -191,6 +199,8 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         self.copied_at: float | None = None
         self.ready_at: float | None = None
         self._generation = 0
+        self._shown_partial = False  # what is shown is the start of a trace still running
+        self.traced_at: float | None = None  # when the whole passage was traced and shown
         self.trace_seconds = 0.0
         self._scales: dict[tuple[str, int], float] = {}
         self._message = ""
@@ -253,16 +263,35 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         worker = get_current_worker()
         started = time.perf_counter()
         text, after = passage.view()
+        model, params, vocab = subject.model, subject.params, subject.vocab
         try:
+            ids = subject.encode(text)
             warm = subject.encode(passage.warmup[-PROBE_WARMUP_CHARS:]) if passage.warmup else None
-            traced = trace(
-                subject.model,
-                subject.params,
-                subject.encode(text),
+            next_id = None if after is None else vocab.index[after]
+            first = min(len(ids), FIRST_CHARS)
+            head = trace(
+                model,
+                params,
+                ids[:first],
                 warm,
-                next_id=None if after is None else subject.vocab.index[after],
+                next_id=int(ids[first]) if first < len(ids) else next_id,
                 should_abort=lambda: worker.is_cancelled,
             )
+            traced = head
+            if first < len(ids):  # show the start now; the rest continues from its state
+                seconds = time.perf_counter() - started
+                self.post_message(
+                    self.Traced(generation, text[:first], text[first], head, seconds, True)
+                )
+                rest = trace(
+                    model,
+                    params,
+                    ids[first:],
+                    state=head.final_state,
+                    next_id=next_id,
+                    should_abort=lambda: worker.is_cancelled,
+                )
+                traced = join_traces(head, rest)
         except ProbeCancelled:
             return
         except (ValueError, KeyError) as exc:
@@ -279,25 +308,33 @@ class NeuronScreen(Screen[None], WeightsReceiver):
     def on_neuron_screen_traced(self, message: Traced) -> None:
         if message.generation != self._generation:
             return  # an older passage or weights copy, overtaken
+        continued = self.trace is not None and self._shown_partial  # the rest of the same trace
+        self._shown_partial = message.partial
         self.trace, self.text, self.after = message.traced, message.text, message.after
         self._scales.clear()
         self.span_cache.clear()
-        self.anchor = self.span = None
+        if not continued:  # a new passage or copy: the mark belonged to the old one
+            self.anchor = self.span = None
         tr = message.traced
         self.layer_index = min(self.layer_index, tr.num_layers - 1)
         self.signal_name = self.signal_name if self.signal_name in tr.names else "h"
         self.unit = min(self.unit, tr.hidden_size - 1)
         self.cursor = min(self.cursor, len(self.text) - 1)
         view = self.query_one(PassageView)
-        view.set_span(None)
+        view.set_span(self.span)
         view.cursor = self.cursor
         self._recolour()
         self._read()
         if self.ready_at is None:
-            self.ready_at = time.perf_counter()
-        self.trace_seconds = message.seconds  # kept for benchmarks, not shown (snapshots)
-        warmed = f", warmed on the {len(self.passage.warmup[-PROBE_WARMUP_CHARS:]):,} before them"
-        self._status(f"traced {len(self.text):,} characters{warmed if self.passage.warmup else ''}")
+            self.ready_at = time.perf_counter()  # the first frame with the passage
+        if message.partial:
+            self._status(f"showing the first {len(self.text):,} characters; tracing the rest…")
+        else:
+            self.traced_at = time.perf_counter()
+            self.trace_seconds = message.seconds  # kept for benchmarks, not shown (snapshots)
+            warm = len(self.passage.warmup[-PROBE_WARMUP_CHARS:])
+            warmed = f", warmed on the {warm:,} before them" if warm else ""
+            self._status(f"traced {len(self.text):,} characters{warmed}")
         self.refresh_bindings()
 
     # -- drawing ------------------------------------------------------------------------------

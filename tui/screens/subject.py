@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 
 from rnn_tui.engine import CharModel, Config, Vocab, VocabError
 from rnn_tui.engine.events import PROBE_PASSAGE_CHARS, WeightsCopied
+from rnn_tui.engine.probe import Trace
 
 VIEW_CHARS = 2_000  # characters the neuron view traces and shows
 FINDER_CHARS = PROBE_PASSAGE_CHARS  # characters the cell finder correlates over
@@ -83,6 +85,36 @@ class ProbeSubject:
     def encode(self, text: str) -> np.ndarray:
         """Character ids (intp) of text in the vocabulary."""
         return self.vocab.encode(text).astype(np.intp)
+
+
+def join_traces(head: Trace, rest: Trace) -> Trace:
+    """One Trace of a passage traced in two parts, `rest` from `head`'s final state (so the view
+    can show the start of a passage while the rest is traced): every array concatenated,
+    read-only, the final state the rest's."""
+    if (head.cell, head.num_layers, head.hidden_size, head.names) != (
+        rest.cell,
+        rest.num_layers,
+        rest.hidden_size,
+        rest.names,
+    ):
+        raise ValueError("the two traces are of different models or signals")
+
+    def joined(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = np.concatenate([a, b])
+        out.setflags(write=False)
+        return out
+
+    return Trace(
+        ids=joined(head.ids, rest.ids),
+        cell=head.cell,
+        num_layers=head.num_layers,
+        hidden_size=head.hidden_size,
+        names=head.names,
+        signals=MappingProxyType({k: joined(v, rest.signals[k]) for k, v in head.signals.items()}),
+        probs=joined(head.probs, rest.probs),
+        loss=joined(head.loss, rest.loss),
+        final_state=rest.final_state,
+    )
 
 
 class WeightsReceiver:
