@@ -164,6 +164,12 @@ def main() -> int:
     parser.add_argument("--presets", nargs="+", default=["classic", "lstm"])
     parser.add_argument("--engine-only", action="store_true")
     parser.add_argument("--dashboard-only", action="store_true")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="BLAS threads (default: as rnn-tui train chooses; 1 keeps a 2-thread BLAS from "
+        "spinning against other processes on a busy machine)",
+    )
     args = parser.parse_args()
     retain_freed_memory()  # as rnn-tui train does
     text = corpus()
@@ -171,9 +177,9 @@ def main() -> int:
     results = []
     for name in args.presets:
         config = preset(name)
-        with threadpool_limits(limits=blas_threads(config, None), user_api="blas"):
+        with threadpool_limits(limits=blas_threads(config, args.threads), user_api="blas"):
             if not args.dashboard_only:
-                steps = 400 if name == "classic" else 8
+                steps = 400 if name == "classic" else 24
                 results.append({"case": f"{name} probe cost", **probe_cost(text, config, steps)})
                 print(json.dumps(results[-1]), flush=True)
                 results.append(
