@@ -69,10 +69,10 @@ def test_the_browser_view_shows_the_run_and_a_key_in_the_page_pauses_it(tmp_path
         ):
             page = chrome.new_page()
             page.navigate(served.url)
-            page.wait_for_text("Loss per char", timeout=HANG)
-            page.wait_for_text("RUNNING", timeout=HANG)
-            screen = page.screen_text()
-            assert "Status" in screen and "Hyperparameters" in screen, screen
+            panels = ("Status", "Loss per char", "Hyperparameters", "Sample", "RUNNING")
+            page.wait_for_screen(
+                lambda screen: all(p in screen for p in panels), "the panels", HANG
+            )
             assert run_state(tmp_path)["viewers"] == 1  # this tab's attach process
             page.press("space")
             page.wait_for_text("PAUSED", timeout=HANG)
