@@ -89,10 +89,16 @@ def main(argv: list[str] | None = None) -> int:
             for proc, training in zip(procs, trainings, strict=True):
                 threading.Thread(target=watch, args=(proc, training), daemon=True).start()
             time.sleep(rng.uniform(0.2, 0.2 + 3 * args.autosave))
+            # on a busy machine a rival may still be starting: give the lock time to turn it away
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and (
+                sum(p.poll() is None for p in procs) > 1 or not any(trainings)
+            ):
+                time.sleep(0.05)
             running = [p for p in procs if p.poll() is None]
             for rival in (p for p in procs if p not in running):
                 err = rival.stderr.read()
-                if not (rival.returncode == 2 and "in use by rnn-tui process" in err):
+                if not (rival.returncode == 2 and "is in use by" in err):
                     problems.append(f"round {i}: a writer ended with {rival.returncode}: {err!r}")
                 refused += 1
             if len(running) != 1:
