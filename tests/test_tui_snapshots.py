@@ -133,3 +133,22 @@ def test_paused_dashboard_in_256_colours_at_120x40(snap_compare, tmp_path):
     app = paused_app(tmp_path)
     app.export_screenshot = in_256_colours(app.export_screenshot)
     assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
+
+
+async def test_lines_cut_to_their_width_are_cut_again_when_the_terminal_resizes(tmp_path):
+    """The verdict under the validation loss is cut to its width: after a resize it must be
+    what the new width gives, not what the old one (or none, before the layout) gave."""
+    from rnn_tui.tui.widgets.status import val_more_text
+
+    app = paused_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        status = app.dashboard.query_one("StatusPanel")
+        wide = str(status._line("val-more").render())
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        line = status._line("val-more")
+        assert str(line.render()) == str(
+            val_more_text(status.val_loss, status.baselines, line.size.width)
+        )
+        assert str(line.render()) != wide

@@ -87,6 +87,11 @@ class SamplePanel(Vertical):
         if measured.step == self.latest_step:
             self._show_novelty()
 
+    def on_resize(self) -> None:
+        """The novelty line is cut to its width: cut it again at the new one (it may first have
+        been cut before the layout knew any width)."""
+        self._show_novelty()
+
     def _show_novelty(self) -> None:
         line = self.query_one("#sample-novelty", Static)
         measured = self.novelty.get(self.latest_step)

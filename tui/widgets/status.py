@@ -224,6 +224,11 @@ class StatusPanel(Vertical):
         self.baselines = baselines
         self._show_val_more()
 
+    def on_resize(self) -> None:
+        """The verdict is cut to the line's width: cut it again at the new one (it may first
+        have been cut before the layout knew any width)."""
+        self._show_val_more()
+
     def _show_val_more(self) -> None:
         line = self._line("val-more")
         width = line.size.width or 32
