@@ -17,7 +17,6 @@ from rnn_tui.tui.app import RnnTuiApp, make_app
 from rnn_tui.tui.dashboard import DashboardScreen
 from rnn_tui.tui.dialogs import SampleDialog
 from rnn_tui.tui.widgets import HyperparameterPanel, KeyBar, LossPlot, SamplePanel, StatusPanel
-from rnn_tui.tui.widgets.status import StatusLine
 
 SIZE = (120, 40)
 WORDS = [
@@ -103,7 +102,7 @@ def dashboard(app: RnnTuiApp) -> DashboardScreen:
 
 def status_text(app: RnnTuiApp, line: str) -> str:
     """The plain text of one status line."""
-    return str(app.dashboard.query_one(f"#status-{line}", StatusLine).render())
+    return str(app.dashboard.query_one(f"#status-{line}").render())
 
 
 async def quit_app(pilot, app: RnnTuiApp) -> str:

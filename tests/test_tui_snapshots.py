@@ -144,10 +144,10 @@ async def test_lines_cut_to_their_width_are_cut_again_when_the_terminal_resizes(
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         status = app.dashboard.query_one("StatusPanel")
-        wide = str(status._line("val-more").render())
+        wide = str(status.query_one("#status-val-more").render())
         await pilot.resize_terminal(80, 24)
         await pilot.pause(0.2)
-        line = status._line("val-more")
+        line = status.query_one("#status-val-more")
         assert str(line.render()) == str(
             val_more_text(status.val_loss, status.baselines, line.size.width)
         )

@@ -12,6 +12,8 @@ from textual.widgets import Static
 
 from rnn_tui.engine.events import NoveltyMeasured
 
+from .fitted_line import FittedLine
+
 MAX_SAMPLES = 100
 KEPT_NOVELTY = 8  # measurements kept for samples not shown yet
 
@@ -61,7 +63,7 @@ class SamplePanel(Vertical):
         yield Static(
             "No sample yet: one is drawn every few steps.", id="sample-latest", markup=False
         )
-        yield Static("", id="sample-novelty", markup=False)
+        yield FittedLine(id="sample-novelty")
         with VerticalScroll(id="sample-history"):
             for step, text in self._initial[:-1]:
                 yield SampleEntry(step, text)
@@ -87,19 +89,13 @@ class SamplePanel(Vertical):
         if measured.step == self.latest_step:
             self._show_novelty()
 
-    def on_resize(self) -> None:
-        """The novelty line is cut to its width: cut it again at the new one (it may first have
-        been cut before the layout knew any width)."""
-        self._show_novelty()
-
     def _show_novelty(self) -> None:
-        line = self.query_one("#sample-novelty", Static)
+        line = self.query_one("#sample-novelty", FittedLine)
         measured = self.novelty.get(self.latest_step)
         if measured is None or measured.text != self.latest_text:
-            line.update("", layout=False)
+            line.fit(None)
             return
-        width = line.size.width or 60
-        line.update(Content(measured.novelty.describe(measured.text, width)), layout=False)
+        line.fit(lambda width: Content(measured.novelty.describe(measured.text, width)))
 
     def _subtitle(self) -> None:
         if self.count > 1:

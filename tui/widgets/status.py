@@ -22,6 +22,7 @@ from rnn_tui.engine.ngram import Baselines
 
 from ..formatting import format_count, format_duration
 from ..yardsticks import stands
+from .fitted_line import FittedLine
 
 LINES = (
     "corpus",
@@ -36,6 +37,7 @@ LINES = (
     "checkpoint",
     "message",
 )
+FITTED = "val-more"  # the verdict is cut to its width: made again at the width it is drawn at
 INDENT = 6  # the continuation lines start under the numbers
 
 STATE_LABELS = {
@@ -153,10 +155,15 @@ class StatusPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         for name in LINES:
-            yield StatusLine(id=f"status-{name}")
+            if name == FITTED:
+                yield FittedLine(id=f"status-{name}")
+            else:
+                yield StatusLine(id=f"status-{name}")
 
     def on_mount(self) -> None:
-        self._lines = {name: self.query_one(f"#status-{name}", StatusLine) for name in LINES}
+        self._lines = {
+            name: self.query_one(f"#status-{name}", StatusLine) for name in LINES if name != FITTED
+        }
         d = self.info
         self._lines["corpus"].show(
             Content.assemble(
@@ -224,15 +231,11 @@ class StatusPanel(Vertical):
         self.baselines = baselines
         self._show_val_more()
 
-    def on_resize(self) -> None:
-        """The verdict is cut to the line's width: cut it again at the new one (it may first
-        have been cut before the layout knew any width)."""
-        self._show_val_more()
-
     def _show_val_more(self) -> None:
-        line = self._line("val-more")
-        width = line.size.width or 32
-        line.show(val_more_text(self.val_loss, self.baselines, width))
+        val, baselines = self.val_loss, self.baselines
+        self.query_one("#status-val-more", FittedLine).fit(
+            lambda width: val_more_text(val, baselines, width)
+        )
 
     def show_checkpoint(self, path: str | None, step: int | None = None) -> None:
         """The last checkpoint written (file name, and the step when known)."""
