@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .features import FEATURES, Feature, feature_matrix
-from .probe import ProbeCancelled, Progress, ShouldAbort, Trace
+from .model import CharModel
+from .probe import ProbeCancelled, Progress, ShouldAbort, Trace, trace
 
 DEFAULT_SIGNALS = ("h", "c")
 # a column whose spread is below this fraction of its largest magnitude is constant up to
@@ -38,6 +39,7 @@ DEFAULT_SIGNALS = ("h", "c")
 # up into a +-1 pattern of noise)
 RELATIVE_VARIANCE_FLOOR = 1e-10
 SPAN_MATCHES = ("substring", "pattern", "span")
+TRACE_SHARE = 0.9  # of search_cells' progress: tracing is most of the work, correlating the rest
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,40 @@ def find_cells(
         layer, signal, unit = table.units[flat // M]
         matches.append(CellMatch(layer, signal, unit, names[flat % M], float(table.r.flat[flat])))
     return matches
+
+
+def search_cells(
+    model: CharModel,
+    params: Mapping[str, np.ndarray],
+    text: str,
+    ids: np.ndarray,
+    warmup_ids: np.ndarray | None = None,
+    top: int | None = None,
+    *,
+    progress: Progress | None = None,
+    should_abort: ShouldAbort | None = None,
+) -> list[CellMatch]:
+    """Trace `text` (its ids) from a state warmed on `warmup_ids`, keeping h and c, and rank its
+    units with `find_cells`: the whole search as one function of plain data, so it can run in
+    a background process (engine.offload). `params` is only read."""
+    traced = trace(
+        model,
+        params,
+        ids,
+        warmup_ids,
+        keep=DEFAULT_SIGNALS,
+        progress=None if progress is None else (lambda f: progress(TRACE_SHARE * f)),
+        should_abort=should_abort,
+    )
+    return find_cells(
+        traced,
+        text,
+        top=top,
+        progress=None
+        if progress is None
+        else (lambda f: progress(TRACE_SHARE + (1 - TRACE_SHARE) * f)),
+        should_abort=should_abort,
+    )
 
 
 def char_class(c: str) -> str:

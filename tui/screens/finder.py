@@ -6,7 +6,9 @@ and, for an LSTM, c, and every unit is correlated with every registered text fea
 like it (the same substring, the same character pattern, or the span alone: `m` switches).
 
 The work runs in a worker thread that reports progress by message and polls for cancellation
-(leaving the screen cancels it), so neither the screen nor training waits for it. Results are
+(leaving the screen cancels it), so the screen never waits for it; the feature search itself
+runs in a niced child process with one BLAS thread (engine.offload), so training keeps the
+cores. Results are
 kept in a cache the neuron view owns, so reopening the finder on the same passage is instant.
 Enter on a row closes the finder with that unit, which the neuron view then shows.
 """
@@ -18,6 +20,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -27,15 +30,15 @@ from textual.widgets import DataTable, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from rnn_tui.engine.features import FEATURES
-from rnn_tui.engine.finder import SPAN_MATCHES, CellMatch, SpanMatch, find_cells, rank_span
-from rnn_tui.engine.probe import ProbeCancelled, Trace, trace
+from rnn_tui.engine.finder import SPAN_MATCHES, CellMatch, SpanMatch, rank_span, search_cells
+from rnn_tui.engine.offload import run_in_background_process
+from rnn_tui.engine.probe import ProbeCancelled, Trace
 
 from .keys import FittingKeyBar, KeysDialog, key_rows
 from .readout import quoted
 from .subject import FINDER_CHARS, Passage, ProbeSubject
 
 TOP_ROWS = 200  # rows the table holds (the ranking is over every unit and feature)
-TRACE_SHARE = 0.9  # of the progress bar: tracing is most of the work, correlating the rest
 FEATURE_COLUMNS = (("#", 4), ("layer", 5), ("signal", 6), ("unit", 5), ("feature", 16), ("r", 7))
 SPAN_COLUMNS = (
     ("#", 4),
@@ -232,23 +235,21 @@ class FinderScreen(Screen[CellChoice | None]):
         self.post_message(self.Done(key, matches, time.perf_counter() - started))
 
     def _find_cells(self, report, abort) -> list[CellMatch]:
+        """The search in a niced child process (engine.offload): in a thread it would take
+        turns with the training loop for the GIL and slow training to a quarter."""
         subject, passage = self.subject, self.passage
         text = passage.text[:FINDER_CHARS]
         warm = subject.encode(passage.warmup) if passage.warmup else None
-        traced = trace(
+        params = {name: np.asarray(value) for name, value in subject.params.items()}
+        return run_in_background_process(
+            search_cells,
             subject.model,
-            subject.params,
+            params,
+            text,
             subject.encode(text),
             warm,
-            keep=("h", "c"),
-            progress=lambda f: report(TRACE_SHARE * f),
-            should_abort=abort,
-        )
-        return find_cells(
-            traced,
-            text,
-            top=TOP_ROWS,
-            progress=lambda f: report(TRACE_SHARE + (1 - TRACE_SHARE) * f),
+            TOP_ROWS,
+            progress=report,
             should_abort=abort,
         )
 
