@@ -114,15 +114,22 @@ class Trace:
         order = np.argsort(-p, kind="stable")[:k]
         return [(int(i), float(p[i])) for i in order]
 
-    def display_scale(self, name: str, layer: int | None = None) -> float:
+    def display_scale(self, name: str, layer: int | None = None, unit: int | None = None) -> float:
         """The magnitude a view maps to full colour: 1 for bounded signals (h and the gates);
-        for the memory c, the 99th percentile of |c| over the passage (of one layer, or all),
-        so one runaway unit does not wash out the rest. Divide and clip to [-1, 1]."""
+        for the memory c, the 99th percentile of |c| over the passage, of one unit (`unit` of
+        `layer`: each cell at its own scale, so a cell that moves within [-1, 3] is not washed
+        out by a neighbour that runs to hundreds), of one layer, or of all. Divide and clip to
+        [-1, 1]."""
         bounds = SIGNAL_RANGES.get(name)
         if bounds is not None:
             return float(max(abs(bounds[0]), abs(bounds[1])))
-        layers = range(self.num_layers) if layer is None else (layer,)
-        values = np.concatenate([np.abs(self.signal(k, name)).ravel() for k in layers])
+        if unit is not None:
+            if layer is None:
+                raise ValueError("a unit's display scale needs its layer")
+            values = np.abs(self.signal(layer, name)[:, unit])
+        else:
+            layers = range(self.num_layers) if layer is None else (layer,)
+            values = np.concatenate([np.abs(self.signal(k, name)).ravel() for k in layers])
         scale = float(np.quantile(values, ROBUST_QUANTILE)) if values.size else 0.0
         return scale if scale > 0.0 else 1.0
 

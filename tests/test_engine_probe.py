@@ -237,6 +237,12 @@ def test_display_scale_is_one_for_bounded_signals_and_a_robust_max_for_c():
     layer1 = np.quantile(np.abs(tr.signal(1, "c")), ROBUST_QUANTILE)
     assert tr.display_scale("c", layer=1) == pytest.approx(layer1)
     assert tr.display_scale("c") < np.abs(both).max()  # robust: below the single largest value
+    for unit in (0, 3):  # one cell: its own robust maximum, not its layer's
+        own = np.quantile(np.abs(tr.signal(1, "c")[:, unit]), ROBUST_QUANTILE)
+        assert tr.display_scale("c", layer=1, unit=unit) == pytest.approx(own, rel=1e-12)
+    assert tr.display_scale("h", layer=1, unit=0) == 1.0
+    with pytest.raises(ValueError, match="needs its layer"):
+        tr.display_scale("c", unit=0)
 
 
 def test_progress_reaches_one_and_abort_cancels():

@@ -24,7 +24,7 @@ from rnn_tui.tui.app import make_app
 from rnn_tui.tui.neuron_render import levels
 from rnn_tui.tui.screens.finder import FinderScreen
 from rnn_tui.tui.screens.host import MicroscopeApp
-from rnn_tui.tui.screens.neuron import NeuronScreen
+from rnn_tui.tui.screens.neuron import REPAINT_SECONDS, NeuronScreen
 from rnn_tui.tui.screens.passage_dialog import PassageDialog
 from rnn_tui.tui.screens.passage_view import PassageView
 from rnn_tui.tui.screens.readout import Readout
@@ -113,6 +113,13 @@ def readout_text(screen: NeuronScreen) -> str:
     return screen.query_one(Readout).text
 
 
+async def drawn(pilot, screen: NeuronScreen) -> None:
+    """Until the view has drawn its latest state (keys in quick succession repaint at most
+    every REPAINT_SECONDS, the last state always)."""
+    await wait_for(pilot, lambda: not screen.painting, "the repaint")
+    await pilot.pause()
+
+
 def check_readout(screen: NeuronScreen, states, probs, loss, signal_slot: int) -> None:
     """The readout at the cursor equals the reference: the unit's value, the probability and
     loss of the next character, and the top five guesses with their percentages."""
@@ -156,26 +163,67 @@ async def test_the_neuron_view_shows_the_models_own_numbers(cell):
         for key, count in (("right", 7), ("end", 1), ("home", 1), ("pagedown", 1)):
             for _ in range(count):
                 await pilot.press(key)
-            await pilot.pause()
+            await drawn(pilot, screen)
             check_readout(screen, states, probs, loss, 0)
         await pilot.press("down", "down", "l")  # unit 2 of layer 1
-        await pilot.pause()
+        await drawn(pilot, screen)
         assert (screen.layer_index, screen.unit) == (1, 2)
         assert view.levels == levels(states[:, 1, 0, 2]).tolist()
         check_readout(screen, states, probs, loss, 0)
         if cell == "lstm":
-            await pilot.press("s")  # the memory c, scaled by its robust maximum for colour
-            await pilot.pause()
+            await pilot.press("s")  # the memory c, each cell scaled by its own robust maximum
+            await drawn(pilot, screen)
             assert screen.signal_name == "c"
             check_readout(screen, states, probs, loss, 1)
-            c = states[:, 1, 1, 2]
-            scale = np.quantile(np.abs(states[:, 1, 1, :]), 0.99)
-            assert view.levels == levels(np.clip(c / scale, -1, 1)).tolist()
+            for unit in (2, 3):
+                c = states[:, 1, 1, unit]
+                scale = np.quantile(np.abs(c), 0.99)
+                assert screen.scale() == pytest.approx(scale, rel=1e-12)
+                assert view.levels == levels(np.clip(c / scale, -1, 1)).tolist()
+                await pilot.press("down")
+                await drawn(pilot, screen)
+            await pilot.press("up")
+            await drawn(pilot, screen)
         # surprise: each character coloured by the model's loss on it (the first: nothing)
         await pilot.press("e")
-        await pilot.pause()
+        await drawn(pilot, screen)
         expected = levels(np.concatenate(([np.nan], loss[: len(text) - 1])), "surprise")
         assert view.kind == "surprise" and view.levels == expected.tolist()
+
+
+async def test_held_keys_repaint_at_most_every_interval_and_the_last_state_is_drawn():
+    """Holding → or ↓ (key repeat) sends ten repaints a second, not one per repeat, and what
+    is drawn in the end is where the keys left the cursor and the unit; one key after a pause
+    is drawn at once."""
+    _trainer, subject = subject_of("gru", hidden=12)
+    screen = NeuronScreen(subject)
+    app = MicroscopeApp(screen)
+    async with app.run_test(size=SIZE) as pilot:
+        await traced(pilot, screen)
+        await drawn(pilot, screen)
+        paints: list[float] = []
+        paint_now = screen._paint_now
+
+        def counted() -> None:
+            paints.append(time.monotonic())
+            paint_now()
+
+        screen._paint_now = counted
+        started = time.monotonic()
+        await pilot.press(*["right"] * 30, *["down"] * 10)
+        pressed = time.monotonic() - started
+        await drawn(pilot, screen)
+        assert (screen.cursor, screen.unit) == (30, 10)
+        view = screen.query_one(PassageView)
+        assert view.cursor == 30 and screen.query_one(Readout).reading.position == 30
+        h = screen.trace.signal(0, "h")[:, 10]
+        assert view.levels == levels(np.clip(h, -1, 1)).tolist()
+        assert 1 <= len(paints) <= pressed / REPAINT_SECONDS + 2 < 40
+        assert all(gap >= 0.9 * REPAINT_SECONDS for gap in np.diff(paints))
+        await pilot.pause(2 * REPAINT_SECONDS)
+        await pilot.press("left")  # drawn while the key is handled, no timer
+        assert not screen.painting
+        assert screen.query_one(Readout).reading.position == view.cursor == 29
 
 
 @pytest.mark.parametrize("cell,dtype", [("lstm", "float64"), ("gru", "float32")])

@@ -2,7 +2,7 @@
 
 The screen traces the passage (engine.probe.trace, in a worker thread, on a parameter copy)
 and draws each character on the colour of the selected unit's value after reading it: the
-hidden output h of any layer and, for an LSTM, the memory c (scaled by its robust maximum) and
+hidden output h of any layer and, for an LSTM, the memory c (each cell scaled by its own robust maximum) and
 the gates; for a GRU its gates. Under the cursor: the character, the unit's value, the
 probability and loss of the character that actually came next, and the top guesses for it.
 `e` colours every character by its surprise (the model's loss on it) instead.
@@ -28,6 +28,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
@@ -52,6 +53,9 @@ PAGE_TIP = "cursor up / down a screenful"
 DIGIT_TIP = "type a unit number, then Enter"
 SPAN_SHOWN = 30  # characters of a marked span quoted in the status line
 FIRST_CHARS = 600  # traced and shown first (about a screenful), so the view opens at once
+# at most one repaint per this many seconds while a key repeats: a held arrow (~30 repeats a
+# second) would send ~30 KB/s, a held ↓ ~250 KB/s; this keeps both near 10 repaints a second
+REPAINT_SECONDS = 0.1
 
 ABOUT = (
     "Each character's background is the selected unit's value after the model has read it:\n"
@@ -202,8 +206,11 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         self._shown_partial = False  # what is shown is the start of a trace still running
         self.traced_at: float | None = None  # when the whole passage was traced and shown
         self.trace_seconds = 0.0
-        self._scales: dict[tuple[str, int], float] = {}
+        self._scales: dict[tuple[str, int, int], float] = {}
         self._message = ""
+        self._painted_at = float("-inf")  # when the cursor or colours were last drawn
+        self._paint_timer: Timer | None = None  # a repaint that is due
+        self._recolour_due = False
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -340,10 +347,13 @@ class NeuronScreen(Screen[None], WeightsReceiver):
     # -- drawing ------------------------------------------------------------------------------
 
     def scale(self) -> float:
-        """What the colour divides the selected signal by (1 for h and the gates)."""
-        key = (self.signal_name, self.layer_index)
+        """What the colour divides the selected unit's signal by (1 for h and the gates; the
+        unit's own robust maximum for c)."""
+        key = (self.signal_name, self.layer_index, self.unit)
         if key not in self._scales:
-            self._scales[key] = self.trace.display_scale(self.signal_name, self.layer_index)
+            self._scales[key] = self.trace.display_scale(
+                self.signal_name, self.layer_index, self.unit
+            )
         return self._scales[key]
 
     def colour_values(self) -> np.ndarray:
@@ -445,8 +455,34 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         if self.trace is None:
             return
         self.cursor = max(0, min(len(self.text) - 1, position))
+        self._paint()
+
+    def _paint(self, *, recolour: bool = False) -> None:
+        """Draw the cursor and readout (and, with `recolour`, the passage's colours) now, or
+        when REPAINT_SECONDS have passed since the last drawing: a single key shows at once,
+        a held key ten times a second, and the last state is always the one drawn."""
+        self._recolour_due |= recolour
+        if self._paint_timer is not None:
+            return  # already due: it will draw the latest state
+        wait = self._painted_at + REPAINT_SECONDS - time.monotonic()
+        if wait > 0:
+            self._paint_timer = self.set_timer(wait, self._paint_now)
+        else:
+            self._paint_now()
+
+    def _paint_now(self) -> None:
+        self._paint_timer = None
+        self._painted_at = time.monotonic()
+        if self._recolour_due:
+            self._recolour_due = False
+            self._recolour()
         self.query_one(PassageView).set_cursor(self.cursor)
         self._read()
+
+    @property
+    def painting(self) -> bool:
+        """A repaint is due (tests wait for it before reading the screen)."""
+        return self._paint_timer is not None
 
     def action_move(self, delta: int) -> None:
         """Move the cursor by `delta` characters."""
@@ -490,8 +526,7 @@ class NeuronScreen(Screen[None], WeightsReceiver):
             self.signal_name = signal
         if unit is not None:
             self.unit = unit
-        self._recolour()
-        self._read()
+        self._paint(recolour=True)
 
     def action_unit(self, delta: int) -> None:
         """The previous or next unit (wrapping around)."""

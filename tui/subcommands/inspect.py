@@ -282,12 +282,12 @@ def describe(saved: SavedModel) -> str:
 
 def print_cells(saved: SavedModel, passage: str, warmup: str, top: int) -> None:
     """The finder's table: one row per line, layer, signal, unit, feature, r."""
-    from rnn_tui.engine.finder import find_cells
+    from rnn_tui.engine.finder import search_cells
 
     text = passage[:PROBE_PASSAGE_CHARS]
-    after = passage[len(text)] if len(passage) > len(text) else None
-    traced = probe(saved, text, warmup, after, keep=("h", "c"))
-    matches = find_cells(traced, text, top=top)
+    vocab = saved.vocab
+    warm = vocab.encode(warmup).astype(np.intp) if warmup else None
+    matches = search_cells(saved.model, saved.params, text, vocab.encode(text), warm, top)
     out = sys.stdout
     out.write(f"{'layer':>5}  {'signal':<6}  {'unit':>4}  {'feature':<16}  {'r':>6}\n")
     for m in matches:
@@ -301,7 +301,7 @@ def unit_values(traced: Trace, layer: int, signal: str, unit: int | None) -> tup
         from ..screens.readout import surprise
 
         return surprise(traced), "surprise"
-    values = traced.signal(layer, signal)[:, unit] / traced.display_scale(signal, layer)
+    values = traced.signal(layer, signal)[:, unit] / traced.display_scale(signal, layer, unit)
     return np.clip(values, -1.0, 1.0), "activation"
 
 
@@ -317,7 +317,7 @@ def print_unit(saved, traced, text, layer, signal, unit, name) -> None:
     width = shutil.get_terminal_size((100, 24)).columns if colour else 100
     values, kind = unit_values(traced, layer, signal, unit)
     rows = render_ansi(text, values, width=width, color=colour, kind=kind)
-    scale = traced.display_scale(signal, layer)
+    scale = traced.display_scale(signal, layer, unit)
     scaled = f", divided by {scale:.3g}" if scale != 1.0 else ""
     print(
         f"{unit_label(signal, layer, unit)} ({SIGNAL_DESCRIPTIONS[signal]}{scaled}) of "
