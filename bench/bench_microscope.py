@@ -16,7 +16,8 @@ time to open the neuron view per preset, and the bytes one cursor move sends to 
    frame with the passage, headless).
 4. bytes: `rnn-tui inspect CHECKPOINT` in a real pseudo-terminal (120×40 and 80×24,
    TERM=xterm-256color): bytes written per cursor move (→), against the bytes of a unit change
-   (↓: every visible row recoloured) measured in the same run.
+   (↓: every visible row recoloured) measured in the same run, and bytes per second while →
+   and ↓ are held (30 repeats a second for 2 s).
 
 The machine is shared: the load average is printed before and after each part.
 """
@@ -303,8 +304,26 @@ def checkpoint(folder: Path) -> Path:
     return trainer.save(folder / "lstm.npz")
 
 
-def bytes_per_key(path: Path, cols: int, rows: int, presses: int) -> tuple[float, float, float]:
-    """Median bytes after one →, after one ↓ (a unit change), and at start-up."""
+HELD_REPEATS_PER_S = 30  # a terminal's key repeat while an arrow is held
+HELD_SECONDS = 2.0
+
+
+def held(term: Terminal, key: bytes) -> float:
+    """Bytes per second while `key` repeats HELD_REPEATS_PER_S times a second for HELD_SECONDS
+    (and until the last repaint has arrived)."""
+    before, started = term.total, time.perf_counter()
+    for _ in range(int(HELD_SECONDS * HELD_REPEATS_PER_S)):
+        term.press(key)
+        term.read(1 / HELD_REPEATS_PER_S)
+    term.read(0.3)
+    return (term.total - before) / (time.perf_counter() - started)
+
+
+def bytes_per_key(
+    path: Path, cols: int, rows: int, presses: int
+) -> tuple[float, float, float, float, float]:
+    """Median bytes after one →, after one ↓ (a unit change), at start-up, and bytes per
+    second while → and while ↓ are held."""
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLORTERM", "TEXTUAL")}
     env.update(TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows))
     argv = [sys.executable, "-m", "rnn_tui", "inspect", str(path)]
@@ -323,6 +342,7 @@ def bytes_per_key(path: Path, cols: int, rows: int, presses: int) -> tuple[float
             term.press(b"\x1b[B")  # ↓
             term.read(0.4)
             units.append(term.total - before)
+    held_right, held_down = held(term, b"\x1b[C"), held(term, b"\x1b[B")
     term.press(b"\x1b")  # esc closes the view and the app
     term.read(3)
     try:
@@ -330,7 +350,7 @@ def bytes_per_key(path: Path, cols: int, rows: int, presses: int) -> tuple[float
     except Exception:
         term.process.kill()
     os.close(term.master)
-    return statistics.median(moves), statistics.median(units), startup
+    return statistics.median(moves), statistics.median(units), startup, held_right, held_down
 
 
 def part_bytes(presses: int) -> None:
@@ -338,10 +358,12 @@ def part_bytes(presses: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = checkpoint(Path(folder))
         for cols, rows in ((120, 40), (80, 24)):
-            move, unit, startup = bytes_per_key(path, cols, rows, presses)
+            move, unit, startup, right, down = bytes_per_key(path, cols, rows, presses)
             print(
                 f"   {cols}x{rows}: cursor move {move:,.0f} B, unit change {unit:,.0f} B "
-                f"(move / unit change {move / unit:.2f}); first paint {startup:,.0f} B"
+                f"(move / unit change {move / unit:.2f}); first paint {startup:,.0f} B; "
+                f"held at {HELD_REPEATS_PER_S}/s: → {right / 1000:.1f} KB/s, "
+                f"↓ {down / 1000:.1f} KB/s"
             )
     print(f"   ({load()})")
 

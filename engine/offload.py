@@ -1,11 +1,13 @@
-"""Run a pure, CPU-heavy function in a child process that takes only the CPU training leaves.
+"""Run a pure, CPU-heavy function in a child process at a lower priority than training.
 
-Why a process and not a thread: a probe in a thread of the training process (the cell finder's
-trace of 20,000 characters, say) is a Python loop over small NumPy calls, as the training loop
-is, so the two take turns holding the GIL and share the BLAS threads; measured, training ran at
-0.25x of its speed while the finder searched in a thread (docs/microscope.md). A child process
-has its own interpreter, runs at a lower priority (`os.nice`) and with one BLAS thread, so the
-scheduler gives training the cores first and the child what is left.
+Why: the cell finder's search (a trace of 20,000 characters and the correlations) in a thread
+beside training ran training at 0.25x of its speed for the ~3 s it took (docs/microscope.md).
+Most of that is the cores, not the GIL: the same search in a child process at the same priority
+still left training at 0.28x (training's two BLAS threads slow down badly when a core is taken).
+A child with one BLAS thread at a lower priority trades the search's time for training's speed;
+measured on 2 cores with the lstm preset training (`python bench/bench_microscope.py share`):
+niceness +0: 4 s, training at 0.28x; +4: 7 s, 0.55x; +5: 12 s, 0.72x; +10: 21-26 s, 0.91x.
+NICENESS is +4: the finder stays within its 10 s and training keeps half its speed or more.
 
 The child is a fresh interpreter (`python -m rnn_tui.engine.offload`) fed over pipes, not a
 `multiprocessing` process: forking a process that runs threads (the dashboard does) can copy a
@@ -30,7 +32,7 @@ from typing import Any, BinaryIO, TypeVar
 from .probe import ProbeCancelled, Progress, ShouldAbort
 
 T = TypeVar("T")
-NICENESS = 10  # added to the child's niceness: the training process keeps priority
+NICENESS = 4  # added to the child's niceness (the trade-off is measured above)
 PROGRESS_STEP = 0.01  # the child sends a fraction only when it has moved this much
 POLL_SECONDS = 0.05  # how often the parent checks `should_abort` while it waits
 _LENGTH = struct.Struct("<Q")  # each frame: its length, then a pickle

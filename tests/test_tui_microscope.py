@@ -24,7 +24,7 @@ from rnn_tui.tui.app import make_app
 from rnn_tui.tui.neuron_render import levels
 from rnn_tui.tui.screens.finder import FinderScreen
 from rnn_tui.tui.screens.host import MicroscopeApp
-from rnn_tui.tui.screens.neuron import REPAINT_SECONDS, NeuronScreen
+from rnn_tui.tui.screens.neuron import RECOLOUR_SECONDS, REPAINT_SECONDS, NeuronScreen
 from rnn_tui.tui.screens.passage_dialog import PassageDialog
 from rnn_tui.tui.screens.passage_view import PassageView
 from rnn_tui.tui.screens.readout import Readout
@@ -192,9 +192,9 @@ async def test_the_neuron_view_shows_the_models_own_numbers(cell):
 
 
 async def test_held_keys_repaint_at_most_every_interval_and_the_last_state_is_drawn():
-    """Holding → or ↓ (key repeat) sends ten repaints a second, not one per repeat, and what
-    is drawn in the end is where the keys left the cursor and the unit; one key after a pause
-    is drawn at once."""
+    """Holding → or ↓ (key repeat) repaints ten times a second and recolours less often, not
+    once per repeat, and what is drawn in the end is where the keys left the cursor and the
+    unit; one key after a pause is drawn at once."""
     _trainer, subject = subject_of("gru", hidden=12)
     screen = NeuronScreen(subject)
     app = MicroscopeApp(screen)
@@ -202,13 +202,18 @@ async def test_held_keys_repaint_at_most_every_interval_and_the_last_state_is_dr
         await traced(pilot, screen)
         await drawn(pilot, screen)
         paints: list[float] = []
-        paint_now = screen._paint_now
+        recolours: list[float] = []
+        paint_now, recolour = screen._paint_now, screen._recolour
 
         def counted() -> None:
             paints.append(time.monotonic())
             paint_now()
 
-        screen._paint_now = counted
+        def counted_recolour() -> None:
+            recolours.append(time.monotonic())
+            recolour()
+
+        screen._paint_now, screen._recolour = counted, counted_recolour
         started = time.monotonic()
         await pilot.press(*["right"] * 30, *["down"] * 10)
         pressed = time.monotonic() - started
@@ -220,6 +225,8 @@ async def test_held_keys_repaint_at_most_every_interval_and_the_last_state_is_dr
         assert view.levels == levels(np.clip(h, -1, 1)).tolist()
         assert 1 <= len(paints) <= pressed / REPAINT_SECONDS + 2 < 40
         assert all(gap >= 0.9 * REPAINT_SECONDS for gap in np.diff(paints))
+        assert 1 <= len(recolours) < 10  # ten unit changes, recoloured at most every interval
+        assert all(gap >= 0.9 * RECOLOUR_SECONDS for gap in np.diff(recolours))
         await pilot.pause(2 * REPAINT_SECONDS)
         await pilot.press("left")  # drawn while the key is handled, no timer
         assert not screen.painting

@@ -38,6 +38,7 @@ def test_neuron_view(snap_compare, size):
         screen = pilot.app.screen
         await until(pilot, lambda: screen.traced_at is not None, "the trace")
         await pilot.press("down", "down", "right", "right", "right", "shift+right", "shift+right")
+        await until(pilot, lambda: not screen.painting, "the last repaint")  # keys coalesce
         await pilot.pause()
 
     assert snap_compare(neuron_app(), terminal_size=size, run_before=mark)

@@ -53,9 +53,12 @@ PAGE_TIP = "cursor up / down a screenful"
 DIGIT_TIP = "type a unit number, then Enter"
 SPAN_SHOWN = 30  # characters of a marked span quoted in the status line
 FIRST_CHARS = 600  # traced and shown first (about a screenful), so the view opens at once
-# at most one repaint per this many seconds while a key repeats: a held arrow (~30 repeats a
-# second) would send ~30 KB/s, a held ↓ ~250 KB/s; this keeps both near 10 repaints a second
+# at most one repaint per this many seconds while a key repeats (a terminal repeats a held key
+# ~30 times a second): a cursor move is ~1 KB, so a held → stays near 10 KB/s; recolouring
+# the passage (a unit change) is ~8 KB at 120x40, so a held ↓ recolours at most every
+# RECOLOUR_SECONDS (~14 KB/s). One key after a pause is drawn at once.
 REPAINT_SECONDS = 0.1
+RECOLOUR_SECONDS = 0.6
 
 ABOUT = (
     "Each character's background is the selected unit's value after the model has read it:\n"
@@ -209,6 +212,7 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         self._scales: dict[tuple[str, int, int], float] = {}
         self._message = ""
         self._painted_at = float("-inf")  # when the cursor or colours were last drawn
+        self._recoloured_at = float("-inf")  # when the colours were
         self._paint_timer: Timer | None = None  # a repaint that is due
         self._recolour_due = False
 
@@ -459,12 +463,16 @@ class NeuronScreen(Screen[None], WeightsReceiver):
 
     def _paint(self, *, recolour: bool = False) -> None:
         """Draw the cursor and readout (and, with `recolour`, the passage's colours) now, or
-        when REPAINT_SECONDS have passed since the last drawing: a single key shows at once,
-        a held key ten times a second, and the last state is always the one drawn."""
+        when REPAINT_SECONDS (RECOLOUR_SECONDS for colours) have passed since the last
+        drawing: a single key shows at once, a held key at that rate, and the last state is
+        always the one drawn."""
         self._recolour_due |= recolour
         if self._paint_timer is not None:
             return  # already due: it will draw the latest state
-        wait = self._painted_at + REPAINT_SECONDS - time.monotonic()
+        now = time.monotonic()
+        wait = self._painted_at + REPAINT_SECONDS - now
+        if self._recolour_due:
+            wait = max(wait, self._recoloured_at + RECOLOUR_SECONDS - now)
         if wait > 0:
             self._paint_timer = self.set_timer(wait, self._paint_now)
         else:
@@ -475,6 +483,7 @@ class NeuronScreen(Screen[None], WeightsReceiver):
         self._painted_at = time.monotonic()
         if self._recolour_due:
             self._recolour_due = False
+            self._recoloured_at = self._painted_at
             self._recolour()
         self.query_one(PassageView).set_cursor(self.cursor)
         self._read()
