@@ -285,6 +285,20 @@ def _shown(value: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# What the gated presets share: Adam; after 50 steps of warm-up a cosine to 5e-5 over the run's
+# budget (--minutes or --steps; without one, cycles of cycle_minutes, each twice as long as the
+# last: they beat a constant rate, docs/presets.md); global-norm clipping; float32.
+GATED = dict(
+    optimizer="adam",
+    schedule="cosine",
+    min_lr=5e-5,
+    warmup_steps=50,
+    clip_mode="norm",
+    clip=5.0,
+    init_scale=0.08,
+    dtype="float32",
+)
+
 PRESETS: dict[str, Config] = {
     # The video's model, exactly: vanilla tanh RNN, 100 units, 25 steps, Adagrad 0.1, clip ±5.
     "classic": Config(),
@@ -292,40 +306,19 @@ PRESETS: dict[str, Config] = {
     # (the tanh RNN of 128 this preset was reached 1.86 nats/char on tinyshakespeare in five
     # minutes, worse than a 4-gram; this 1.52-1.53, under the 5-gram's 1.561: docs/presets.md).
     "small": Config(
-        cell="gru",
-        hidden_size=256,
-        batch_size=32,
-        seq_length=64,
-        optimizer="adam",
-        learning_rate=7e-3,
-        schedule="cosine",
-        min_lr=5e-5,
-        warmup_steps=50,
-        clip_mode="norm",
-        clip=5.0,
-        init_scale=0.08,
-        dtype="float32",
+        cell="gru", hidden_size=256, batch_size=32, seq_length=64, learning_rate=7e-3, **GATED
     ),
     # The quality preset: two LSTM layers of 256, Adam, global-norm clipping. Small batches of
     # 64-character windows won the 5-minute tinyshakespeare comparison (docs/presets.md): at this
-    # budget more updates beat bigger batches. After 50 steps of warm-up the learning rate
-    # follows a cosine from 8e-3 to 5e-5 over the run's budget (--minutes or --steps; without
-    # one, cycles of cycle_minutes, each twice as long as the last).
+    # budget more updates beat bigger batches.
     "lstm": Config(
         cell="lstm",
         hidden_size=256,
         num_layers=2,
         batch_size=16,
         seq_length=64,
-        optimizer="adam",
         learning_rate=8e-3,
-        schedule="cosine",
-        min_lr=5e-5,
-        warmup_steps=50,
-        clip_mode="norm",
-        clip=5.0,
-        init_scale=0.08,
-        dtype="float32",
+        **GATED,
     ),
 }
 # GRU cells (three gate blocks instead of four: less work per step) take batches of 32 and a
