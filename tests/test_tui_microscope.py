@@ -233,6 +233,26 @@ async def test_held_keys_repaint_at_most_every_interval_and_the_last_state_is_dr
         assert screen.query_one(Readout).reading.position == view.cursor == 29
 
 
+async def test_a_finder_whose_child_process_dies_says_so(monkeypatch):
+    from rnn_tui.engine.offload import BackgroundProcessError
+    from rnn_tui.tui.screens import finder as finder_module
+
+    def dies(*args, **kwargs):
+        raise BackgroundProcessError("the background computation ended without a result (-9)")
+
+    monkeypatch.setattr(finder_module, "run_in_background_process", dies)
+    _trainer, subject = subject_of("rnn")
+    screen = NeuronScreen(subject)
+    app = MicroscopeApp(screen)
+    async with app.run_test(size=SIZE) as pilot:
+        await traced(pilot, screen)
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, FinderScreen), "the finder")
+        status = app.screen.query_one("#finder-status")
+        await wait_for(pilot, lambda: "the search stopped" in str(status.render()), "the error")
+        assert "(-9)" in str(status.render()) and not app.screen.done
+
+
 @pytest.mark.parametrize("cell,dtype", [("lstm", "float64"), ("gru", "float32")])
 def test_a_passage_traced_in_two_parts_equals_one_trace(cell, dtype):
     """The view traces its first FIRST_CHARS, shows them, then the rest from that state."""

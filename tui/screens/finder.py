@@ -7,10 +7,10 @@ like it (the same substring, the same character pattern, or the span alone: `m` 
 
 The work runs in a worker thread that reports progress by message and polls for cancellation
 (leaving the screen cancels it), so the screen never waits for it; the feature search itself
-runs in a niced child process with one BLAS thread (engine.offload), so training keeps the
-cores. Results are
-kept in a cache the neuron view owns, so reopening the finder on the same passage is instant.
-Enter on a row closes the finder with that unit, which the neuron view then shows.
+runs in a niced child process with one BLAS thread (engine.offload), so training keeps most of
+the cores. Results are kept in a cache the neuron view owns, so reopening the finder on the
+same passage is instant. Enter on a row closes the finder with that unit, which the neuron view
+then shows.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from textual.worker import get_current_worker
 
 from rnn_tui.engine.features import FEATURES
 from rnn_tui.engine.finder import SPAN_MATCHES, CellMatch, SpanMatch, rank_span, search_cells
-from rnn_tui.engine.offload import run_in_background_process
+from rnn_tui.engine.offload import BackgroundProcessError, run_in_background_process
 from rnn_tui.engine.probe import ProbeCancelled, Trace
 
 from .keys import FittingKeyBar, KeysDialog, key_rows
@@ -232,11 +232,16 @@ class FinderScreen(Screen[CellChoice | None]):
                 )
         except ProbeCancelled:
             return
+        except BackgroundProcessError as exc:  # killed or out of memory: say so, not spin on
+            self.app.call_from_thread(
+                self.query_one("#finder-status", Static).update, f"the search stopped: {exc}"
+            )
+            return
         self.post_message(self.Done(key, matches, time.perf_counter() - started))
 
     def _find_cells(self, report, abort) -> list[CellMatch]:
-        """The search in a niced child process (engine.offload): in a thread it would take
-        turns with the training loop for the GIL and slow training to a quarter."""
+        """The search in a niced child process (engine.offload): in a thread beside training it
+        took the cores training's BLAS threads want and slowed training to a quarter."""
         subject, passage = self.subject, self.passage
         text = passage.text[:FINDER_CHARS]
         warm = subject.encode(passage.warmup) if passage.warmup else None
