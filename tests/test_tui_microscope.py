@@ -113,6 +113,13 @@ def readout_text(screen: NeuronScreen) -> str:
     return screen.query_one(Readout).text
 
 
+async def open_finder(pilot, screen: NeuronScreen) -> FinderScreen:
+    """`f` on the neuron view, until the finder screen is up (its search may still run)."""
+    await pilot.press("f")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, FinderScreen), "the finder")
+    return pilot.app.screen
+
+
 async def drawn(pilot, screen: NeuronScreen) -> None:
     """Until the view has drawn its latest state (keys in quick succession repaint at most
     every REPAINT_SECONDS, the last state always)."""
@@ -246,9 +253,7 @@ async def test_a_finder_whose_child_process_dies_says_so(monkeypatch):
     app = MicroscopeApp(screen)
     async with app.run_test(size=SIZE) as pilot:
         await traced(pilot, screen)
-        await pilot.press("f")
-        await wait_for(pilot, lambda: isinstance(app.screen, FinderScreen), "the finder")
-        status = app.screen.query_one("#finder-status")
+        status = (await open_finder(pilot, screen)).query_one("#finder-status")
         await wait_for(pilot, lambda: "the search stopped" in str(status.render()), "the error")
         assert "(-9)" in str(status.render()) and not app.screen.done
 
@@ -347,9 +352,7 @@ async def test_finder_rows_are_the_engines_ranking_and_enter_opens_that_unit():
     app = MicroscopeApp(screen)
     async with app.run_test(size=SIZE) as pilot:
         await traced(pilot, screen)
-        await pilot.press("f")
-        await wait_for(pilot, lambda: isinstance(app.screen, FinderScreen), "the finder")
-        finder = app.screen
+        finder = await open_finder(pilot, screen)
         await wait_for(pilot, lambda: finder.done, "the finder's result")
         passage = subject.passage
         from rnn_tui.engine.probe import trace
@@ -383,9 +386,8 @@ async def test_finder_rows_are_the_engines_ranking_and_enter_opens_that_unit():
             chosen.unit,
         )
         # reopening is instant: the ranking is kept for this copy of the weights
-        await pilot.press("f")
-        await wait_for(pilot, lambda: isinstance(app.screen, FinderScreen), "the finder")
-        assert app.screen.done and app.screen.matches == finder.matches
+        reopened = await open_finder(pilot, screen)
+        assert reopened.done and reopened.matches == finder.matches
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, "the neuron view again")
 

@@ -20,7 +20,6 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -245,11 +244,10 @@ class FinderScreen(Screen[CellChoice | None]):
         subject, passage = self.subject, self.passage
         text = passage.text[:FINDER_CHARS]
         warm = subject.encode(passage.warmup) if passage.warmup else None
-        params = {name: np.asarray(value) for name, value in subject.params.items()}
         return run_in_background_process(
             search_cells,
             subject.model,
-            params,
+            dict(subject.params),  # the copy's read-only mapping view does not pickle
             text,
             subject.encode(text),
             warm,

@@ -257,7 +257,7 @@ def corpus_passage(saved: SavedModel) -> tuple[str, str, str]:
     return saved.vocab.decode(passage), saved.vocab.decode(warmup), what
 
 
-def probe(saved: SavedModel, text: str, warmup: str, after: str | None, keep=None) -> Trace:
+def probe(saved: SavedModel, text: str, warmup: str, after: str | None) -> Trace:
     """The trace of `text` from a zero state warmed on `warmup`."""
     vocab = saved.vocab
     return trace(
@@ -266,7 +266,6 @@ def probe(saved: SavedModel, text: str, warmup: str, after: str | None, keep=Non
         vocab.encode(text).astype(np.intp),
         vocab.encode(warmup).astype(np.intp) if warmup else None,
         next_id=None if after is None else vocab.index[after],
-        keep=keep,
     )
 
 
