@@ -68,7 +68,18 @@ class Config:
     hidden_size: int = setting(100, "hidden units per layer", low=1, high=8192)
     num_layers: int = setting(1, "stacked recurrent layers", low=1, high=16)
     dropout: float = setting(
-        0.0, "dropout between layers (needs 2+ layers)", low=0, high=1, high_open=True
+        0.0,
+        "dropout on the connections between layers and into the output head",
+        low=0,
+        high=1,
+        high_open=True,
+    )
+    dropout_from_pass: float = setting(
+        0.0,
+        "passes over the training text before dropout starts (late dropout: undisturbed early "
+        "learning, regularised once the model has seen the text often enough to overfit it)",
+        low=0,
+        high=1e6,
     )
     init_scale: float = setting(
         0.01, "weights start as randn * this", low=0, high=10, low_open=True

@@ -84,8 +84,8 @@ def training_bytes(
 
     window = T * B * H  # values in one (T, B, H) array
     caches = L * FORWARD_CACHE[cell] * window
-    if getattr(config, "dropout", 0.0) > 0 and L > 1:
-        caches += (L - 1) * 2 * window  # the mask and the masked input of every upper layer
+    if getattr(config, "dropout", 0.0) > 0:
+        caches += L * 2 * window  # a mask and a masked copy: every upper layer's input, the head's
     dWh = G * H * H  # each layer's recurrent weight gradient is a fresh (G*H, H) product
     transposed = G * H * H if (cell != "rnn" or B > 1) else 0  # the recurrent weights' copy
     one_hot = T * B * V if V <= 256 else 0  # rows of the identity for layer 0's dWx

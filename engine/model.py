@@ -195,7 +195,7 @@ class CharModel:
         """
         T, B = inputs.shape
         H = self.hidden_size
-        p = self.config.dropout if (dropout_rng is not None and self.num_layers > 1) else 0.0
+        p = self.config.dropout if dropout_rng is not None else 0.0
         caches = []
         new_state = np.empty_like(state)
         layer_in: np.ndarray | None = None  # (T, B, H) input of layers above the first
@@ -213,6 +213,11 @@ class CharModel:
             masks.append(mask)
             layer_in = hs
         top = layer_in  # (T, B, H)
+        head_mask = None
+        if p > 0.0:
+            # and on the connection into the head (Zaremba et al. 2014: every non-recurrent one)
+            head_mask = (dropout_rng.random(top.shape) >= p).astype(self.dtype) / (1.0 - p)
+            top = top * head_mask
 
         # softmax head for all steps in one matmul
         N = T * B
@@ -241,6 +246,8 @@ class CharModel:
         np.matmul(dy.T, top.reshape(-1, H), out=grads["dWhy"])  # (V, H)
         np.dot(ones, dy, out=grads["dby"])  # (V,)
         dhs = (dy @ params["Why"]).reshape(T, B, H)  # (T, B, H) gradient into the top layer
+        if head_mask is not None:
+            dhs *= head_mask
         for layer in range(self.num_layers - 1, -1, -1):
             cell = self.cells[layer]
             wx, wh, b = self.layer_names(layer)
@@ -269,7 +276,7 @@ class CharModel:
                 dhs = (flat @ params[wx]).reshape(T, B, H)
                 if masks[layer] is not None:
                     dhs *= masks[layer]
-        return ForwardResult(loss=loss, grads=grads, state=new_state, hidden=top)
+        return ForwardResult(loss=loss, grads=grads, state=new_state, hidden=layer_in)
 
     def loss(
         self,

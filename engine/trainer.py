@@ -190,6 +190,11 @@ class Trainer(RunControl):
         return self.config.seq_length * self.config.batch_size
 
     @property
+    def passes(self) -> float:
+        """Passes over the training text so far (its characters trained on, over its length)."""
+        return self.step_count * self.chars_per_step / len(self.train_ids)
+
+    @property
     def uniform_loss(self) -> float:
         """ln(V): the loss per character of a model that knows nothing (where training starts)."""
         return uniform_loss(len(self.vocab))
@@ -209,7 +214,7 @@ class Trainer(RunControl):
         inputs, targets, wrapped = self.streams.next_window()  # (T, B) each
         if wrapped:
             self.hidden_state[...] = 0.0  # a stream that wrapped starts over from a zero state
-        dropout_rng = self.rng if cfg.dropout > 0 else None
+        dropout_rng = self.rng if cfg.dropout > 0 and self.passes >= cfg.dropout_from_pass else None
         health = self.gradient_probe if self.gradient_probe.due() else None
         reach = health.begin(cfg.seq_length) if health else None
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # checked below

@@ -1,8 +1,9 @@
 """Gradient checks of the LSTM and GRU cells through the whole model, in float64.
 
 Every analytic gradient of `CharModel.loss_and_grads` is compared entry by entry with centred
-differences, for one and two layers, one and three streams, and through the dropout mask between
-layers (the same fixed-seed dropout RNG for the analytic pass and every numeric evaluation).
+differences, for one and two layers, one and three streams, and through the dropout masks between
+layers and into the head (the same fixed-seed dropout RNG for the analytic pass and every numeric
+evaluation).
 
 About the tolerance: the loss here is ~9 nats and float64 keeps ~16 digits, so a centred difference
 carries round-off of ~1e-15 * 9 / eps however right the gradient is, and a truncation error of order
@@ -79,8 +80,12 @@ def test_gradients_match_centred_differences(cell, layers, batch):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_gradients_flow_through_a_fixed_dropout_mask(cell):
-    model, params, inputs, targets, state = make_case(cell, layers=2, batch=3, dropout=0.3, seed=1)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_gradients_flow_through_a_fixed_dropout_mask(cell, layers):
+    """One layer: the head's mask alone; two: the mask between the layers and the head's."""
+    model, params, inputs, targets, state = make_case(
+        cell, layers=layers, batch=3, dropout=0.3, seed=1
+    )
     # the mask really is applied: another seed gives another loss
     loss_a = model.loss_and_grads(
         params, inputs, targets, state.copy(), np.random.default_rng(5)

@@ -65,6 +65,24 @@ RESUME_CONFIGS = {
         sample_length=30,
         dtype="float32",
     ),
+    # late dropout that starts in the second half (0.8 passes of 1,800 characters: step 36)
+    "late-dropout-lstm": Config(
+        cell="lstm",
+        hidden_size=16,
+        num_layers=2,
+        dropout=0.3,
+        dropout_from_pass=0.8,
+        batch_size=4,
+        seq_length=10,
+        optimizer="adam",
+        learning_rate=0.01,
+        val_fraction=0.1,
+        val_every=10,
+        val_max_chars=300,
+        sample_every=10,
+        sample_length=30,
+        dtype="float32",
+    ),
 }
 
 
