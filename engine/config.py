@@ -74,10 +74,10 @@ class Config:
         high=1,
         high_open=True,
     )
-    dropout_from_pass: float = setting(
+    dropout_from_epoch: float = setting(
         0.0,
-        "passes over the training text before dropout starts (late dropout: undisturbed early "
-        "learning, regularised once the model has seen the text often enough to overfit it)",
+        "epochs (passes over the training text) before dropout starts: late dropout, for "
+        "undisturbed early learning and regularisation once the model could overfit the text",
         low=0,
         high=1e6,
     )

@@ -190,8 +190,8 @@ class Trainer(RunControl):
         return self.config.seq_length * self.config.batch_size
 
     @property
-    def passes(self) -> float:
-        """Passes over the training text so far (its characters trained on, over its length)."""
+    def epochs_trained(self) -> float:
+        """Passes over the training text so far: its characters trained on, over its length."""
         return self.step_count * self.chars_per_step / len(self.train_ids)
 
     @property
@@ -214,7 +214,8 @@ class Trainer(RunControl):
         inputs, targets, wrapped = self.streams.next_window()  # (T, B) each
         if wrapped:
             self.hidden_state[...] = 0.0  # a stream that wrapped starts over from a zero state
-        dropout_rng = self.rng if cfg.dropout > 0 and self.passes >= cfg.dropout_from_pass else None
+        late = self.epochs_trained < cfg.dropout_from_epoch
+        dropout_rng = self.rng if cfg.dropout > 0 and not late else None
         health = self.gradient_probe if self.gradient_probe.due() else None
         reach = health.begin(cfg.seq_length) if health else None
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # checked below
