@@ -76,8 +76,9 @@ def range_test(
 
     The copy trains on `train_ids` with the batch, window, optimiser and clipping of `config`
     (fresh optimiser memory, a zero hidden state, the streams from their start; dropout masks
-    drawn from `seed`). The sweep stops early once the loss blows up. `should_abort` is asked
-    before every step (None is returned if it says yes); `on_step(i, rate, loss)` hears each step.
+    drawn from `seed`, from the step a run would start them: `dropout_from_epoch`). The sweep
+    stops early once the loss blows up. `should_abort` is asked before every step (None is
+    returned if it says yes); `on_step(i, rate, loss)` hears each step.
     """
     rates = sweep_rates(start, end, steps)
     model = CharModel(config, vocab_size)
@@ -98,6 +99,7 @@ def range_test(
     streams = CharStreams(train_ids, config.batch_size, config.seq_length)
     state = model.initial_state(config.batch_size)
     dropout_rng = np.random.default_rng([seed, 3]) if config.dropout > 0 else None
+    chars_per_step = config.batch_size * config.seq_length
     losses: list[float] = []
     smoothed: list[float] = []
     average, best = 0.0, math.inf
@@ -108,7 +110,10 @@ def range_test(
         if wrapped:
             state[...] = 0.0
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            result = model.loss_and_grads(work, inputs, targets, state, dropout_rng, grads)
+            late = i * chars_per_step / len(train_ids) < config.dropout_from_epoch  # as a run
+            result = model.loss_and_grads(
+                work, inputs, targets, state, None if late else dropout_rng, grads
+            )
         loss = result.loss / config.seq_length
         norm = global_norm(flat_grads)
         if not (math.isfinite(loss) and math.isfinite(norm)):

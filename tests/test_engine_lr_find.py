@@ -88,6 +88,19 @@ def test_its_steps_are_the_trainers_steps_at_the_swept_rates(small_text):
         assert trainer.train_step() == pytest.approx(result.losses[i], rel=1e-12)
 
 
+def test_late_dropout_starts_where_a_run_would_start_it(small_text):
+    # a fresh run's first steps have no dropout under dropout_from_epoch: nor do the sweep's
+    trainer = Trainer(CONFIG, small_text)
+    start = {name: p.copy() for name, p in trainer.params.items()}
+    onset = 5  # the step at which the run reaches the epoch below
+    epoch = onset * CONFIG.batch_size * CONFIG.seq_length / len(trainer.train_ids)
+    args = (start, trainer.train_ids, len(trainer.vocab))
+    late = range_test(CONFIG.replace(dropout_from_epoch=epoch), *args, steps=8)
+    plain = range_test(CONFIG.replace(dropout=0.0), *args, steps=8)
+    np.testing.assert_array_equal(late.losses[:onset], plain.losses[:onset])
+    assert late.losses[onset] != plain.losses[onset]
+
+
 def test_a_blow_up_stops_the_sweep_early(trained):
     result = range_test(
         CONFIG.replace(clip=1e6),

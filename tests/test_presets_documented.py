@@ -19,10 +19,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # the recipe the small, lstm and gru presets share: docs/presets.md, the presets table ("Adam
 # 8e-3, cosine to 5e-5 over the budget", "global norm 5", "float32") and the paragraph below it
-# ("init_scale 0.08 (randn x 0.08), no dropout, 50 steps of linear warm-up", "Validation runs
-# every 200 steps on the first 20,000 validation characters"); README.md, the presets table
-# ("2×256, batch 16 × 64, Adam 8e-3 with cosine decay over the budget, global-norm clip,
-# float32")
+# ("init_scale 0.08 (randn x 0.08), dropout 0.25 from epoch 4 (none before), 50 steps of linear
+# warm-up", "Validation runs every 200 steps on the first 20,000 validation characters");
+# README.md, the presets table ("2×256, batch 16 × 64, Adam 8e-3 with cosine decay over the
+# budget, global-norm clip, dropout 0.25 from epoch 4, float32")
 GATED_RECIPE = dict(
     num_layers=2,
     hidden_size=256,
@@ -39,7 +39,8 @@ GATED_RECIPE = dict(
     clip=5.0,
     dtype="float32",
     init_scale=0.08,
-    dropout=0.0,
+    dropout=0.25,
+    dropout_from_epoch=4.0,
     val_every=200,
     val_max_chars=20_000,
 )
@@ -132,3 +133,7 @@ def test_the_presets_tables_show_the_documented_numbers(name):
         assert f"batch {batch} × {window}" in readme, readme
         assert values["dtype"] in readme, readme
         assert optimiser in readme, readme
+    if values.get("dropout"):
+        late = f"dropout {values['dropout']:g} from epoch {values['dropout_from_epoch']:g}"
+        assert late in readme, readme
+        assert late in (REPO_ROOT / "docs/presets.md").read_text(encoding="utf-8")
