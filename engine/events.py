@@ -63,6 +63,7 @@ class Snapshot:
     horizon_unit: str | None = None  # what a budget-following cosine spans: "steps" or "seconds"
     horizon_end: float | None = None  # the step count or training seconds its cycle ends at
     gradient_health: GradientHealth | None = None  # the last probe's numbers (None before one)
+    dropout_active: bool = False  # the next step drops units (late dropout: from its epoch on)
 
     @property
     def bits(self) -> float:
@@ -93,6 +94,8 @@ class RunInfo:
     dtype: str
     params: int
     checkpoint: str | None  # the run's latest checkpoint path (None: nowhere to save)
+    dropout: float = 0.0
+    dropout_from_epoch: float = 0.0  # late dropout starts at this many epochs
     samples: tuple[tuple[int, str], ...] = ()  # (step, text) of the kept periodic samples
 
     @property

@@ -192,7 +192,21 @@ class Trainer(RunControl):
     @property
     def epochs_trained(self) -> float:
         """Passes over the training text so far: its characters trained on, over its length."""
-        return self.step_count * self.chars_per_step / len(self.train_ids)
+        return self._epochs_at(self.step_count)
+
+    def _epochs_at(self, steps: int) -> float:
+        return steps * self.chars_per_step / len(self.train_ids)
+
+    def _late_dropout_began(self) -> bool:
+        """This step is the first with late dropout (the one before it had none)."""
+        start = self.config.dropout_from_epoch
+        return start > 0 and self._epochs_at(self.step_count - 1) < start <= self.epochs_trained
+
+    @property
+    def dropout_active(self) -> bool:
+        """Whether the next step drops units: dropout is set and its epoch (if late) is reached."""
+        cfg = self.config
+        return cfg.dropout > 0 and self.epochs_trained >= cfg.dropout_from_epoch
 
     @property
     def uniform_loss(self) -> float:
@@ -214,8 +228,7 @@ class Trainer(RunControl):
         inputs, targets, wrapped = self.streams.next_window()  # (T, B) each
         if wrapped:
             self.hidden_state[...] = 0.0  # a stream that wrapped starts over from a zero state
-        late = self.epochs_trained < cfg.dropout_from_epoch
-        dropout_rng = self.rng if cfg.dropout > 0 and not late else None
+        dropout_rng = self.rng if self.dropout_active else None
         health = self.gradient_probe if self.gradient_probe.due() else None
         reach = health.begin(cfg.seq_length) if health else None
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # checked below
@@ -244,6 +257,8 @@ class Trainer(RunControl):
         self._last_rate = self.current_learning_rate()
         self.optimizer.update(self._flat_params, self._flat_grads, self._last_rate)
         self.hidden_state = result.state
+        if dropout_rng is not None and self._late_dropout_began():
+            self.hparam_change_steps.append(self.step_count)  # mark the chart where it began
         self.step_count += 1
         if health:
             self.gradient_health = health.after_update(
@@ -444,6 +459,8 @@ class Trainer(RunControl):
             dtype=cfg.dtype,
             params=self.model.param_count(),
             checkpoint=None if self.store is None else str(self.store.latest),
+            dropout=cfg.dropout,
+            dropout_from_epoch=cfg.dropout_from_epoch,
             samples=samples,
         )
 
@@ -706,4 +723,5 @@ class Trainer(RunControl):
             horizon_end=self.horizon.end(self.step_count, self.elapsed)
             if follows_horizon(cfg)
             else None,
+            dropout_active=self.dropout_active,
         )

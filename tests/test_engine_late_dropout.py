@@ -46,3 +46,19 @@ def test_epochs_trained_count_the_characters_trained_on(small_text):
     for _ in range(7):
         trainer.train_step()
     assert trainer.epochs_trained == 7 * 3 * 8 / len(trainer.train_ids)
+
+
+def test_the_onset_is_marked_on_the_chart_and_told_to_the_dashboard(small_text):
+    trainer = Trainer(CONFIG, small_text[:3000])
+    info = trainer.info()
+    assert (info.dropout, info.dropout_from_epoch) == (0.3, 0.5)
+    onset = int(np.ceil(0.5 * len(trainer.train_ids) / trainer.chars_per_step))
+    for _ in range(onset - 1):
+        trainer.train_step()
+    assert not trainer.snapshot().dropout_active
+    trainer.train_step()  # the last undropped step
+    assert trainer.snapshot().dropout_active  # the next one drops units
+    assert trainer.hparam_change_steps == []
+    trainer.train_step()
+    trainer.train_step()
+    assert trainer.hparam_change_steps == [onset]  # marked once, where dropout began

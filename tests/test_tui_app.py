@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rnn_tui.engine import Config, Trainer, resume_trainer
@@ -424,4 +425,27 @@ async def test_help_opens_and_closes(tmp_path):
         assert "26 distinct characters" in str(app.screen.query_one("Static").render())
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is dashboard(app), what="the help to close")
+        await quit_app(pilot, app)
+
+
+async def test_the_status_says_when_late_dropout_begins(tmp_path):
+    trainer = new_trainer(tmp_path, dropout=0.3, dropout_from_epoch=0.2)
+    onset = int(np.ceil(0.2 * len(trainer.train_ids) / trainer.chars_per_step))
+    app = new_app(trainer, tmp_path, start_paused=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: dashboard(app).run_state == "paused", what="the pause")
+        await wait_for(
+            pilot,
+            lambda: "dropout from epoch 0.2" in status_text(app, "epoch"),
+            what="the waiting dropout",
+        )
+        assert trainer.step_count < onset
+        await pilot.press("space")
+        await wait_for(pilot, lambda: trainer.step_count > onset + 5, what="the onset")
+        await wait_for(
+            pilot,
+            lambda: status_text(app, "epoch").endswith("dropout 0.3"),
+            what="the dropout in use",
+        )
+        assert trainer.hparam_change_steps[0] == onset  # and the loss chart marks where
         await quit_app(pilot, app)

@@ -186,6 +186,20 @@ class StatusPanel(Vertical):
         self.show_checkpoint(None)
         self._lines["message"].display = False
 
+    def _dropout(self, snapshot: Snapshot) -> tuple[tuple[str, str] | str, ...]:
+        """' · dropout 0.25', or ' · dropout from epoch 4' while late dropout waits: the
+        training loss steps up when it starts, and this says why."""
+        d = self.info
+        if not d.dropout:
+            return ()
+        if snapshot.dropout_active:
+            return ((" · ", "$text-muted"), f"dropout {d.dropout:g}")
+        return (
+            (" · ", "$text-muted"),
+            ("dropout from epoch ", "$text-muted"),
+            f"{d.dropout_from_epoch:g}",
+        )
+
     def show(self, snapshot: Snapshot, *, state: str | None = None, message: str = "") -> None:
         """Update the changing lines from a snapshot (`state` overrides the snapshot's own)."""
         state = state or snapshot.run_state
@@ -203,6 +217,7 @@ class StatusPanel(Vertical):
                 (f"{snapshot.epoch:<3} ", "bold"),
                 (progress_bar(snapshot.epoch_progress, 12), "$accent"),
                 f" {snapshot.epoch_progress:4.0%}",
+                *self._dropout(snapshot),
             )
         )
         speed = format_count(snapshot.chars_per_sec) if state == "running" else "—"
