@@ -65,6 +65,7 @@ def metrics_record(
         "schedule": s.schedule,  # what it does and where it stands: "cosine 2:10/5:00"
         "horizon_unit": s.horizon_unit,  # a budget-following cosine spans "steps" or "seconds"
         "horizon_end": s.horizon_end,  # ... and its cycle ends at this step count / training time
+        "dropout_active": s.dropout_active,  # late dropout: false until its epoch
     }
     record["val_loss_bits"] = _finite(nats_to_bits(s.val_loss)) if s.val_loss is not None else None
     health = s.gradient_health

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from rnn_tui.engine import Config, Trainer
+from rnn_tui.engine.metrics_log import metrics_record
 
 CONFIG = Config(
     cell="lstm",
@@ -56,8 +57,10 @@ def test_the_onset_is_marked_on_the_chart_and_told_to_the_dashboard(small_text):
     for _ in range(onset - 1):
         trainer.train_step()
     assert not trainer.snapshot().dropout_active
+    assert metrics_record(trainer.snapshot())["dropout_active"] is False
     trainer.train_step()  # the last undropped step
     assert trainer.snapshot().dropout_active  # the next one drops units
+    assert metrics_record(trainer.snapshot())["dropout_active"] is True
     assert trainer.hparam_change_steps == []
     trainer.train_step()
     trainer.train_step()
