@@ -65,25 +65,11 @@ RESUME_CONFIGS = {
         sample_length=30,
         dtype="float32",
     ),
-    # late dropout that starts in the second half (0.8 passes of 1,800 characters: step 36)
-    "late-dropout-lstm": Config(
-        cell="lstm",
-        hidden_size=16,
-        num_layers=2,
-        dropout=0.3,
-        dropout_from_epoch=0.8,
-        batch_size=4,
-        seq_length=10,
-        optimizer="adam",
-        learning_rate=0.01,
-        val_fraction=0.1,
-        val_every=10,
-        val_max_chars=300,
-        sample_every=10,
-        sample_length=30,
-        dtype="float32",
-    ),
 }
+# late dropout that starts in the second half (0.8 epochs of 1,800 characters: step 36)
+RESUME_CONFIGS["late-dropout-lstm"] = RESUME_CONFIGS["two-layer-dropout-adam"].replace(
+    cell="lstm", dropout=0.3, dropout_from_epoch=0.8
+)
 
 
 def run_collecting(trainer: Trainer, max_steps: int) -> list:
