@@ -205,6 +205,11 @@ class Config:
             raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
         return dataclasses.replace(self, **changes)
 
+    def drops_units_after(self, epochs: float) -> bool:
+        """Whether a step taken after `epochs` passes over the text uses dropout (late dropout
+        waits for `dropout_from_epoch`); the Trainer and the learning-rate finder both ask."""
+        return self.dropout > 0 and epochs >= self.dropout_from_epoch
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict."""
         return dataclasses.asdict(self)

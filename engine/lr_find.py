@@ -110,9 +110,9 @@ def range_test(
         if wrapped:
             state[...] = 0.0
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            late = i * chars_per_step / len(train_ids) < config.dropout_from_epoch  # as a run
+            drops = config.drops_units_after(i * chars_per_step / len(train_ids))  # as a run
             result = model.loss_and_grads(
-                work, inputs, targets, state, None if late else dropout_rng, grads
+                work, inputs, targets, state, dropout_rng if drops else None, grads
             )
         loss = result.loss / config.seq_length
         norm = global_norm(flat_grads)

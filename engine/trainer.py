@@ -205,8 +205,7 @@ class Trainer(RunControl):
     @property
     def dropout_active(self) -> bool:
         """Whether the next step drops units: dropout is set and its epoch (if late) is reached."""
-        cfg = self.config
-        return cfg.dropout > 0 and self.epochs_trained >= cfg.dropout_from_epoch
+        return self.config.drops_units_after(self.epochs_trained)
 
     @property
     def uniform_loss(self) -> float:
