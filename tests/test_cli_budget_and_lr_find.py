@@ -101,6 +101,25 @@ def test_lr_find_plots_suggests_and_writes_nothing(corpus, capsys):
     assert capsys.readouterr().out == out  # deterministic for a seed
 
 
+def test_lr_find_reads_the_text_as_a_run_does(tmp_path, monkeypatch, capsys):
+    """Without the boilerplate by default (the sweep on the story alone), with it on request."""
+    monkeypatch.chdir(tmp_path)
+    story = make_text(6000)
+    (tmp_path / "story.txt").write_text(story, encoding="utf-8")
+    licence = "This ebook is for the use of anyone anywhere at no cost. " * 12
+    header = f"The Project Gutenberg eBook of A Test\n\n{licence}\n\n"
+    header += "*** START OF THE PROJECT GUTENBERG EBOOK A TEST ***\n\n"
+    footer = "\n\n*** END OF THE PROJECT GUTENBERG EBOOK A TEST ***\n\n" + licence + "\n"
+    (tmp_path / "book.txt").write_text(header + story + footer, encoding="utf-8")
+
+    def sweep(*argv: str) -> str:
+        assert main(["lr-find", *argv, *TINY, "--optimizer", "adam", "--sweep-steps", "30"]) == 0
+        return capsys.readouterr().out
+
+    assert sweep("book.txt") == sweep("story.txt")
+    assert sweep("book.txt", "--keep-boilerplate") != sweep("story.txt")
+
+
 @pytest.mark.parametrize(
     "extra, words",
     [

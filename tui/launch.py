@@ -34,7 +34,7 @@ from rnn_tui.engine.memory import char_bytes_of, check_memory
 from rnn_tui.engine.persistence import saved_settings
 from rnn_tui.engine.streams import StreamError
 
-from .options import UsageError, flag, given_settings
+from .options import UsageError, flag, given_settings, text_options
 
 BLAS_THREADS_FROM = 16384  # batch x hidden x gates at which a second BLAS thread starts to pay
 
@@ -116,10 +116,7 @@ def _load(args: argparse.Namespace, spec: str | None, seq_length: int, meta: dic
     def load(keep_boilerplate: bool) -> Any:
         return load_corpus(
             spec,
-            encoding=args.encoding,
-            keep_newlines=args.keep_newlines,
-            keep_boilerplate=keep_boilerplate,
-            corpus_dir=args.corpus_dir,
+            **{**text_options(args), "keep_boilerplate": keep_boilerplate},
             min_length=seq_length + 2,
             progress=bool(args.headless and sys.stderr.isatty()),
         )

@@ -84,3 +84,33 @@ def add_settings(parser: argparse.ArgumentParser, names: Iterable[str] | None = 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the command line set explicitly."""
     return {name: getattr(args, name) for name in SETTINGS if getattr(args, name, None) is not None}
+
+
+def add_text_options(parser: argparse.ArgumentParser) -> None:
+    """How to read the corpus: the same options for every subcommand that reads one, so a text
+    read by `lr-find` or `baselines` is the text a run trains on."""
+    text = parser.add_argument_group("the text")
+    text.add_argument("--encoding", help="text encoding of the corpus (default utf-8)")
+    text.add_argument(
+        "--keep-newlines", action="store_true", help="keep CRLF/CR line endings as they are"
+    )
+    text.add_argument(
+        "--keep-boilerplate",
+        action="store_true",
+        help="keep a Project Gutenberg licence header and footer (removed by default)",
+    )
+    text.add_argument(
+        "--corpus-dir",
+        metavar="DIR",
+        help="local folder with catalogue texts (or RNN_TUI_CORPUS_DIR)",
+    )
+
+
+def text_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options of add_text_options as keyword arguments of corpora.load_corpus."""
+    return {
+        "encoding": args.encoding,
+        "keep_newlines": args.keep_newlines,
+        "keep_boilerplate": args.keep_boilerplate,
+        "corpus_dir": args.corpus_dir,
+    }

@@ -14,7 +14,7 @@ from rnn_tui.engine.streams import split_ids
 from rnn_tui.engine.vocab import Vocab
 from rnn_tui.engine.yardsticks import YardstickOptions, Yardsticks
 
-from ..options import Parser, UsageError
+from ..options import Parser, UsageError, add_text_options, text_options
 from ..yardsticks import DEFAULT_ORDER, MAX_ORDER, baseline_table, baselines_cache_dir
 
 SUMMARY = "print the n-gram baselines (yardsticks) of a corpus"
@@ -57,17 +57,7 @@ def parser(prog: str = "rnn-tui baselines") -> Parser:
         help="score only the first N validation characters, as a training run's --val-chars "
         "does (default 0: all of them)",
     )
-    p.add_argument(
-        "--keep-boilerplate",
-        action="store_true",
-        help="keep a Project Gutenberg licence header and footer (removed by default)",
-    )
-    p.add_argument("--encoding", help="text encoding of the corpus (default utf-8)")
-    p.add_argument(
-        "--corpus-dir",
-        metavar="DIR",
-        help="local folder with catalogue texts (or RNN_TUI_CORPUS_DIR)",
-    )
+    add_text_options(p)
     return p
 
 
@@ -93,9 +83,7 @@ def main(argv: list[str], prog: str = "rnn-tui baselines") -> int:
     try:
         corpus = load_corpus(
             args.corpus,
-            encoding=args.encoding,
-            keep_boilerplate=args.keep_boilerplate,
-            corpus_dir=args.corpus_dir,
+            **text_options(args),
             min_length=3,
         )
         vocab = Vocab.from_text(corpus.text)

@@ -18,7 +18,14 @@ from rnn_tui.engine.lr_find import range_test
 from rnn_tui.engine.streams import StreamError
 
 from ..launch import blas_threads
-from ..options import Parser, UsageError, add_settings, given_settings
+from ..options import (
+    Parser,
+    UsageError,
+    add_settings,
+    add_text_options,
+    given_settings,
+    text_options,
+)
 
 SUMMARY = "find a learning rate: a short range test on a copy, loss against rate, a suggestion"
 EXAMPLE = "rnn-tui lr-find shakespeare --preset lstm"
@@ -51,16 +58,7 @@ def parser(prog: str = "rnn-tui lr-find") -> Parser:
     sweep.add_argument(
         "--threads", type=int, help="BLAS threads (default: 1 for small models, else all cores)"
     )
-    text = p.add_argument_group("the text")
-    text.add_argument("--encoding", help="text encoding of the corpus (default utf-8)")
-    text.add_argument(
-        "--keep-newlines", action="store_true", help="keep CRLF/CR line endings as they are"
-    )
-    text.add_argument(
-        "--corpus-dir",
-        metavar="DIR",
-        help="local folder with catalogue texts (or RNN_TUI_CORPUS_DIR)",
-    )
+    add_text_options(p)
     add_settings(p)
     return p
 
@@ -85,9 +83,7 @@ def main(argv: list[str], prog: str = "rnn-tui lr-find") -> int:
         config = preset(args.preset or "classic").replace(**given_settings(args))
         corpus = load_corpus(
             args.corpus,
-            encoding=args.encoding,
-            keep_newlines=args.keep_newlines,
-            corpus_dir=args.corpus_dir,
+            **text_options(args),
             min_length=config.seq_length + 2,
         )
         trainer = Trainer(config, corpus.text, corpus_name=args.corpus or "python")

@@ -17,7 +17,7 @@ from rnn_tui.engine.config import PRESETS
 from ..formatting import format_duration
 from ..handover import HandOver
 from ..launch import Launch, blas_threads, prepare
-from ..options import Parser, UsageError, add_settings
+from ..options import Parser, UsageError, add_settings, add_text_options
 from ..yardsticks import DEFAULT_ORDER, MAX_ORDER, yardstick_options
 
 SUMMARY = "train on a text, in the dashboard (the default) or --headless"
@@ -126,21 +126,7 @@ def parser(prog: str = "rnn-tui", epilog: str | None = None) -> Parser:
     run.add_argument("--inherit-lock", type=int, action="append", help=argparse.SUPPRESS)
     run.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     run.add_argument("--start-paused", action="store_true", help=argparse.SUPPRESS)
-    text = p.add_argument_group("the text")
-    text.add_argument("--encoding", help="text encoding of the corpus (default utf-8)")
-    text.add_argument(
-        "--keep-newlines", action="store_true", help="keep CRLF/CR line endings as they are"
-    )
-    text.add_argument(
-        "--keep-boilerplate",
-        action="store_true",
-        help="keep a Project Gutenberg licence header and footer (removed by default)",
-    )
-    text.add_argument(
-        "--corpus-dir",
-        metavar="DIR",
-        help="local folder with catalogue texts (or RNN_TUI_CORPUS_DIR)",
-    )
+    add_text_options(p)
     add_settings(p)
     return p
 
