@@ -120,7 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     from rnn_tui.corpora import load_corpus  # the text as rnn-tui reads it (licence stripped)
 
     text = load_corpus(str(args.corpus)).text
-    cfg: Config = preset(args.preset)
+    # a time budget picks the preset's size as `rnn-tui --minutes` does; a step budget does not
+    if args.max_chars or args.open_ended:
+        minutes = None
+    elif args.cpu_seconds is not None:
+        minutes = args.cpu_seconds / 60
+    else:
+        minutes = 5.0 if args.minutes is None else args.minutes
+    cfg: Config = preset(args.preset, minutes=minutes)
     changes = dict(parse_override(item, cfg) for item in args.set)
     changes.setdefault("val_every", 0)
     changes.setdefault("sample_every", 0)

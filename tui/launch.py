@@ -29,7 +29,7 @@ from rnn_tui.engine import (
 )
 from rnn_tui.engine.cells import make_cell
 from rnn_tui.engine.checkpoint import check_checkpoint_target, read_meta
-from rnn_tui.engine.config import Config
+from rnn_tui.engine.config import LONG_RUN_MINUTES, Config, long_run_changes
 from rnn_tui.engine.memory import char_bytes_of, check_memory
 from rnn_tui.engine.persistence import saved_settings
 from rnn_tui.engine.streams import StreamError
@@ -55,6 +55,7 @@ def prepare(args: argparse.Namespace) -> Launch:
     from rnn_tui.corpora import CorpusError, xray
 
     overrides = given_settings(args)
+    budget_notice = None
     try:
         meta = None
         if args.resume:
@@ -67,7 +68,11 @@ def prepare(args: argparse.Namespace) -> Launch:
         else:
             if args.fine_tune:
                 raise UsageError("--fine-tune needs --resume CHECKPOINT (the model to start from)")
-            config = preset(args.preset or "classic").replace(**overrides)
+            name = args.preset or "classic"
+            config = preset(name, minutes=args.minutes).replace(**overrides)
+            picked = set(long_run_changes(name, args.minutes)) - set(overrides)
+            if picked:
+                budget_notice = long_run_notice(name, args.minutes, config)
             spec = args.corpus
         corpus = _load(args, spec, config.seq_length, meta)
         check_memory(
@@ -104,8 +109,21 @@ def prepare(args: argparse.Namespace) -> Launch:
     if args.log_jsonl:
         check_writable(Path(args.log_jsonl))
     lines = [f"notice: {notice}" for notice in corpus.notices]
+    if budget_notice:
+        lines.append(f"notice: {budget_notice}")
     lines += xray(corpus, trainer.model.param_count(), val_fraction=trainer.config.val_fraction)
     return Launch(trainer, lines, run_dir, checkpoint)
+
+
+def long_run_notice(name: str, minutes: float, config: Config) -> str:
+    """What the budget chose, and how to choose otherwise."""
+    late = f" from epoch {config.dropout_from_epoch:g}" if config.dropout_from_epoch else ""
+    return (
+        f"{minutes:g} minutes: the {name} preset trains a {config.num_layers} x "
+        f"{config.hidden_size} {config.cell.upper()} with dropout {config.dropout:g}{late} "
+        f"(measured better for {LONG_RUN_MINUTES:g} minutes or more); --hidden-size, --dropout "
+        "and --dropout-from-epoch choose otherwise"
+    )
 
 
 def _load(args: argparse.Namespace, spec: str | None, seq_length: int, meta: dict | None) -> Any:
