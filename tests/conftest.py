@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,15 @@ def isolated_corpora(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RNN_TUI_CORPUS_DIR", raising=False)
     for name in ("KAFKA", "SHAKESPEARE"):
         monkeypatch.setenv(f"RNN_TUI_CATALOGUE_URL_{name}", "http://127.0.0.1:9/unreachable")
+
+
+def unprivileged() -> tuple[str, ...]:
+    """A command prefix that runs without the right to read other people's files. As root,
+    drop CAP_DAC_OVERRIDE (root then obeys file permissions as any user does)."""
+    if os.geteuid() != 0:
+        return ()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot test an unreadable folder")
+    caps = "-dac_override,-dac_read_search"
+    return (setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}")

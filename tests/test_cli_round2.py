@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import unprivileged
 
 from rnn_tui.engine import Config, Trainer, runlock
 from rnn_tui.engine.checkpoint import read_meta
@@ -131,18 +132,6 @@ def test_the_dashboard_takes_the_same_lock_before_it_opens(tmp_path, corpus):
 
 
 # -- folders the user cannot read ---------------------------------------------------------------
-
-
-def unprivileged() -> tuple[str, ...]:
-    """A command prefix that runs without the right to read other people's files. As root,
-    drop CAP_DAC_OVERRIDE (root then obeys file permissions as any user does)."""
-    if os.geteuid() != 0:
-        return ()
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: cannot test an unreadable folder")
-    caps = "-dac_override,-dac_read_search"
-    return (setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}")
 
 
 @pytest.fixture

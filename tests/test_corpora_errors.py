@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import codecs
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import unprivileged
 
 from rnn_tui.corpora import CorpusError, load_corpus
 from rnn_tui.corpora import files as corpora_files
@@ -101,16 +104,25 @@ def test_unreadable_file_permission_denied(tmp_path: Path, monkeypatch: pytest.M
     assert "chmod" in message, message
 
 
-@pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can read a chmod 000 file"
-)
 def test_unreadable_file_with_real_permissions(tmp_path: Path) -> None:
+    """A chmod 000 file, read by a process that obeys permissions (root without its override)."""
     path = write(tmp_path, "secret.txt", b"classified text\n")
     path.chmod(0)
+    script = (
+        "import sys\nfrom rnn_tui.corpora import CorpusError, load_corpus\n"
+        "try:\n    load_corpus(sys.argv[1])\nexcept CorpusError as exc:\n    print(exc)\n"
+    )
     try:
-        assert "permission denied" in load_error(path)
+        result = subprocess.run(
+            [*unprivileged(), sys.executable, "-c", script, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         path.chmod(0o644)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"cannot read '{path}': permission denied"), result.stdout
 
 
 def test_empty_file(tmp_path: Path) -> None:
