@@ -66,10 +66,11 @@ DOCUMENTED: dict[str, dict] = {
     # docs/presets.md presets table: "gru | 1 x 256 | 32 x 64 | Adam 7e-3, cosine to 5e-5 over
     # the budget"; README.md presets table: "GRU 1×256, batch 32 × 64, Adam 7e-3, float32"
     "small": dict(GATED_RECIPE, cell="gru", num_layers=1, batch_size=32, learning_rate=7e-3),
-    "lstm": dict(GATED_RECIPE, cell="lstm"),  # "LSTM 2×256, ..." (README), "lstm" (docs)
+    # "LSTM 2×256, ..., weight decay 0.0125" (README), "lstm", "weight decay 0.0125" (docs)
+    "lstm": dict(GATED_RECIPE, cell="lstm", weight_decay=0.0125),
     # "GRU 2×256, the lstm's recipe with batch 32 × 64 and beta2 0.99" (README); docs/presets.md:
     # "32 x 64", "the lstm's recipe with GRU cells, batch 32, beta2 0.99"
-    "gru": dict(GATED_RECIPE, cell="gru", batch_size=32, beta2=0.99),
+    "gru": dict(GATED_RECIPE, cell="gru", batch_size=32, beta2=0.99, weight_decay=0.0),
 }
 
 
@@ -133,6 +134,9 @@ def test_the_presets_tables_show_the_documented_numbers(name):
         assert f"batch {batch} × {window}" in readme, readme
         assert values["dtype"] in readme, readme
         assert optimiser in readme, readme
+    if values.get("weight_decay"):
+        decay = f"weight decay {values['weight_decay']:g}"
+        assert decay in readme and decay in docs, (readme, docs)
     if values.get("dropout"):
         late = f"dropout {values['dropout']:g} from epoch {values['dropout_from_epoch']:g}"
         assert late in readme, readme
